@@ -1,0 +1,30 @@
+# The README's two commands are `make demo` and `make test`; each prepares a fresh clone first.
+.PHONY: setup demo test test-slow services-up services-down lint
+
+setup:
+	./scripts/setup
+
+demo: setup
+	.venv/bin/payflow demo
+
+services-up: setup
+	.venv/bin/payflow services up
+
+services-down:
+	.venv/bin/payflow services down
+
+# The whole default suite: unit tests, then integration and end-to-end tests on the real
+# Kafka, PostgreSQL and Redis that `payflow services up` starts.
+test: services-up
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+	.venv/bin/pytest
+
+# Long fault and soak tests.
+test-slow: services-up
+	.venv/bin/pytest -m slow
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy

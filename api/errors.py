@@ -1,0 +1,111 @@
+"""The API's error object and the one place where failures become HTTP answers.
+
+Every 4xx is ``{"error": {"type", "code", "message", "param"}}``; ``param`` names the field at
+fault as a dotted path, or is null. Validation failures never reach a handler, so they never
+change state or consume an idempotency key.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An expected failure with its HTTP status and error object."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.type = type
+        self.param = param
+        self.headers = headers
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.type, self.code, self.message, self.param)
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def error_body(type: str, code: str, message: str, param: str | None) -> dict[str, Any]:
+    return {"error": {"type": type, "code": code, "message": message, "param": param}}
+
+
+def not_found(what: str, object_id: str) -> ApiError:
+    return ApiError(404, "resource_missing", f"No such {what}: '{object_id}'", param="id")
+
+
+def _param_of(location: tuple[Any, ...]) -> str | None:
+    parts = [str(part) for part in location[1:] if not str(part).startswith("function-")]
+    return ".".join(parts) or None
+
+
+def _validation_response(error: RequestValidationError) -> JSONResponse:
+    errors = error.errors()
+    first = errors[0] if errors else {"type": "invalid", "msg": "invalid", "loc": ()}
+    location = tuple(first.get("loc", ()))
+    if first.get("type") == "json_invalid":
+        body = error_body("invalid_request_error", "invalid_json",
+                          "The request body is not valid JSON.", None)
+        return JSONResponse(body, status_code=400)
+    if first.get("type") == "missing" and location == ("body",):
+        body = error_body("invalid_request_error", "missing_body",
+                          "The request needs a JSON object body.", None)
+        return JSONResponse(body, status_code=400)
+    param = _param_of(location) if location and location[0] in {"body", "query", "path"} else None
+    if location and location[0] == "header":
+        param = str(location[-1])
+    message = str(first.get("msg", "Invalid value"))
+    if param:
+        message = f"{message} ({param})"
+    code = "parameter_missing" if first.get("type") == "missing" else (
+        "parameter_unknown" if first.get("type") == "extra_forbidden" else "parameter_invalid"
+    )
+    return JSONResponse(error_body("invalid_request_error", code, message, param),
+                        status_code=422 if location and location[0] == "body" else 400)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, error: ApiError) -> JSONResponse:
+        return error.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return _validation_response(error)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return JSONResponse(
+            error_body("invalid_request_error", code, str(error.detail), None),
+            status_code=error.status_code,
+            headers=getattr(error, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(
+            error_body("api_error", "internal_error", "An internal error occurred.", None),
+            status_code=500,
+        )

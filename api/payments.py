@@ -1,0 +1,122 @@
+"""Creating a payment: tokenize, record it as pending, send it to Kafka, wait for the outcome.
+
+The pending row holds the request message itself (the outbox for ``payments.requests``), so a
+request that never reached Kafka — the broker down, the process killed — is re-sent by the
+ledger's sweep and still decided. The answer is 201 once the ledger has committed the decision
+within the time budget, else 202 with the pending transaction; either way the outcome is
+reachable by ``GET`` and by webhook.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from aiokafka.errors import KafkaError
+
+from api import repository
+from api.errors import ApiError, not_found
+from api.schemas import PaymentCreate, PaymentResult
+from api.services import Services
+from api.tokenize import tokenize
+from ingest.contracts import PaymentMethodSummary, PaymentRequest, PaymentRequested, Transaction
+from ingest.topics import PAYMENT_REQUESTS
+
+log = logging.getLogger(__name__)
+SOURCE = "payflow/api"
+PENDING_WARNING = (
+    "The decision was not ready within the time budget; the final outcome will follow by "
+    "webhook and GET /v1/payments/{id}."
+)
+
+
+async def create_payment(
+    services: Services, merchant_id: str, body: PaymentCreate, payment_id: str
+) -> tuple[int, PaymentResult]:
+    started = time.monotonic()
+    async with services.pool.connection() as conn:
+        request = await repository.get_request(conn, merchant_id, payment_id)
+    if request is None:  # a new payment (else: resuming an attempt that crashed)
+        request = await _record_pending(services, merchant_id, body, payment_id)
+    transaction = None
+    if await _send_request(services, merchant_id, request):
+        budget = services.settings.decision_budget_seconds - (time.monotonic() - started)
+        transaction = await services.replies.wait(payment_id, max(budget, 0.0))
+    if transaction is None:
+        async with services.pool.connection() as conn:
+            transaction = await repository.get_transaction(conn, merchant_id, payment_id)
+        assert transaction is not None, payment_id
+    return _result(transaction)
+
+
+def _result(transaction: Transaction) -> tuple[int, PaymentResult]:
+    pending = transaction.status == "pending"
+    return (202 if pending else 201), PaymentResult(
+        transaction=transaction,
+        fraud_score=transaction.fraud_score,
+        warnings=[PENDING_WARNING] if pending else [],
+    )
+
+
+async def _record_pending(
+    services: Services, merchant_id: str, body: PaymentCreate, payment_id: str
+) -> PaymentRequest:
+    ciphertext = None
+    async with services.pool.connection() as conn, conn.transaction():
+        if body.payment_method is not None:
+            method, ciphertext = tokenize(
+                body.payment_method, vault=services.vault,
+                fingerprint_key=services.fingerprint_key, today=datetime.now(UTC).date(),
+                param="payment_method",
+            )
+            await repository.insert_payment_method(conn, merchant_id, method, ciphertext)
+        else:
+            assert body.payment_method_id is not None
+            found = await repository.get_payment_method(conn, merchant_id, body.payment_method_id)
+            if found is None:
+                raise not_found("payment_method", body.payment_method_id)
+            method = found
+        request = _request(body, payment_id, method, services.replies.channel)
+        customer = body.customer.model_dump(exclude_none=True) if body.customer else None
+        await repository.insert_payment(conn, merchant_id, request, customer)
+    return request
+
+
+def _request(
+    body: PaymentCreate, payment_id: str, method: PaymentMethodSummary, reply_to: str
+) -> PaymentRequest:
+    return PaymentRequest(
+        payment_id=payment_id,
+        amount=body.amount,
+        currency=body.currency,
+        capture=body.capture,
+        payment_method=method,
+        customer_id=body.customer.id if body.customer else None,
+        description=body.description,
+        metadata=body.metadata,
+        reply_to=reply_to,
+    )
+
+
+async def _send_request(services: Services, merchant_id: str, request: PaymentRequest) -> bool:
+    """Send the request to Kafka; if Kafka is unreachable the outbox sweep sends it later."""
+    message = PaymentRequested(
+        source=SOURCE, merchant_id=merchant_id, subject=request.payment_id, data=request
+    )
+    topic = PAYMENT_REQUESTS.name_for(services.settings.topic_prefix)
+    try:
+        await services.producer.send_and_wait(topic, message.encode(), key=message.key())
+    except KafkaError as error:
+        log.warning("payment %s left for the outbox sweep: %s", request.payment_id, error)
+        return False
+    return True
+
+
+def raise_if_missing(transaction: Transaction | None, payment_id: str) -> Transaction:
+    if transaction is None:
+        raise not_found("payment", payment_id)
+    return transaction
+
+
+__all__ = ["ApiError", "create_payment", "raise_if_missing"]

@@ -1,0 +1,176 @@
+"""The API's PostgreSQL adapter: merchants, keys, payment methods, payments (read and create)
+and idempotency records. Every query is scoped by merchant id: that is where isolation lives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from ingest.contracts import PaymentMethodSummary, PaymentRequest, Transaction
+
+Conn = AsyncConnection[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    merchant_id: str
+    key_hash: bytes
+    expires_at: datetime | None
+
+
+async def find_key(conn: Conn, lookup: str) -> StoredKey | None:
+    cursor = await conn.execute(
+        "SELECT merchant_id, key_hash, expires_at FROM api_keys WHERE prefix = %s", (lookup,)
+    )
+    row = await cursor.fetchone()
+    return StoredKey(row[0], bytes(row[1]), row[2]) if row else None
+
+
+async def insert_payment_method(
+    conn: Conn, merchant_id: str, summary: PaymentMethodSummary, ciphertext: bytes
+) -> None:
+    fingerprint = summary.card.fingerprint if summary.card else None
+    await conn.execute(
+        "INSERT INTO payment_methods (id, merchant_id, type, summary, fingerprint, ciphertext) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (summary.id, merchant_id, summary.type, Jsonb(summary.model_dump(mode="json")),
+         fingerprint, ciphertext),
+    )
+
+
+async def get_payment_method(
+    conn: Conn, merchant_id: str, method_id: str
+) -> PaymentMethodSummary | None:
+    cursor = await conn.execute(
+        "SELECT summary FROM payment_methods WHERE id = %s AND merchant_id = %s",
+        (method_id, merchant_id),
+    )
+    row = await cursor.fetchone()
+    return PaymentMethodSummary.model_validate(row[0]) if row else None
+
+
+async def insert_payment(conn: Conn, merchant_id: str, request: PaymentRequest,
+                         customer: dict[str, Any] | None) -> None:
+    await conn.execute(
+        """INSERT INTO payments (id, merchant_id, amount, currency, status, capture,
+                                 payment_method_id, payment_method, description, customer,
+                                 metadata, request, request_sent_at)
+           VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, now())""",
+        (
+            request.payment_id, merchant_id, request.amount, request.currency, request.capture,
+            request.payment_method.id, Jsonb(request.payment_method.model_dump(mode="json")),
+            request.description, Jsonb(customer) if customer else None,
+            Jsonb(request.metadata), Jsonb(request.model_dump(mode="json")),
+        ),
+    )
+
+
+async def get_transaction(conn: Conn, merchant_id: str, payment_id: str) -> Transaction | None:
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(
+            "SELECT * FROM transactions WHERE id = %s AND merchant_id = %s",
+            (payment_id, merchant_id),
+        )
+        row = await cursor.fetchone()
+    return Transaction.model_validate(row) if row else None
+
+
+async def get_request(conn: Conn, merchant_id: str, payment_id: str) -> PaymentRequest | None:
+    cursor = await conn.execute(
+        "SELECT request FROM payments WHERE id = %s AND merchant_id = %s",
+        (payment_id, merchant_id),
+    )
+    row = await cursor.fetchone()
+    return PaymentRequest.model_validate(row[0]) if row else None
+
+
+async def list_transactions(
+    conn: Conn, merchant_id: str, *, limit: int, offset: int
+) -> tuple[list[Transaction], int]:
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(
+            "SELECT * FROM transactions WHERE merchant_id = %s "
+            "ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
+            (merchant_id, limit, offset),
+        )
+        rows = await cursor.fetchall()
+        await cursor.execute(
+            "SELECT count(*) AS total FROM payments WHERE merchant_id = %s", (merchant_id,)
+        )
+        total_row = await cursor.fetchone()
+    assert total_row is not None
+    return [Transaction.model_validate(row) for row in rows], int(total_row["total"])
+
+
+# --- idempotency keys ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    request_hash: bytes
+    resource_id: str | None
+    response_status: int | None
+    response_body: bytes | None
+    age_seconds: float
+
+
+async def claim_idempotency_key(
+    conn: Conn, merchant_id: str, key: str, request_hash: bytes, method: str, path: str,
+    resource_id: str | None,
+) -> IdempotencyRecord | None:
+    """Claim ``key`` for this request; None if claimed now, else the existing record."""
+    cursor = await conn.execute(
+        """INSERT INTO idempotency_keys (merchant_id, key, request_hash, method, path, resource_id)
+           VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+        (merchant_id, key, request_hash, method, path, resource_id),
+    )
+    if cursor.rowcount == 1:
+        return None
+    cursor = await conn.execute(
+        """SELECT request_hash, resource_id, response_status, response_body,
+                  extract(epoch FROM now() - created_at)
+           FROM idempotency_keys WHERE merchant_id = %s AND key = %s""",
+        (merchant_id, key),
+    )
+    row = await cursor.fetchone()
+    assert row is not None, "an idempotency key vanished between insert and select"
+    return IdempotencyRecord(bytes(row[0]), row[1], row[2],
+                             bytes(row[3]) if row[3] is not None else None, float(row[4]))
+
+
+async def complete_idempotency_key(
+    conn: Conn, merchant_id: str, key: str, status: int, body: bytes
+) -> None:
+    await conn.execute(
+        """UPDATE idempotency_keys SET response_status = %s, response_body = %s,
+                  completed_at = now()
+           WHERE merchant_id = %s AND key = %s AND response_status IS NULL""",
+        (status, body, merchant_id, key),
+    )
+
+
+async def release_idempotency_key(conn: Conn, merchant_id: str, key: str) -> None:
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE merchant_id = %s AND key = %s "
+        "AND response_status IS NULL",
+        (merchant_id, key),
+    )
+
+
+async def take_over_idempotency_key(
+    conn: Conn, merchant_id: str, key: str, stale_seconds: float
+) -> bool:
+    """Claim an unanswered key whose first attempt is older than ``stale_seconds`` (crashed)."""
+    cursor = await conn.execute(
+        """UPDATE idempotency_keys SET created_at = now()
+           WHERE merchant_id = %s AND key = %s AND response_status IS NULL
+             AND created_at < now() - make_interval(secs => %s)""",
+        (merchant_id, key, stale_seconds),
+    )
+    return cursor.rowcount == 1

@@ -1,0 +1,63 @@
+"""The API process's composition root: builds every adapter once from the settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from api.replies import ReplyWaiter
+from api.vault import Vault
+from payflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: AsyncConnectionPool[AsyncConnection[Any]]
+    producer: AIOKafkaProducer
+    redis: Redis
+    replies: ReplyWaiter
+    vault: Vault
+    fingerprint_key: bytes
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        redis = Redis.from_url(settings.redis_url)
+        return cls(
+            settings=settings,
+            pool=AsyncConnectionPool(
+                settings.database_url,
+                min_size=settings.database_pool_min,
+                max_size=settings.database_pool_max,
+                open=False,
+            ),
+            producer=AIOKafkaProducer(
+                bootstrap_servers=settings.kafka_bootstrap,
+                enable_idempotence=True,
+                linger_ms=2,
+                request_timeout_ms=5000,
+            ),
+            redis=redis,
+            replies=ReplyWaiter(redis),
+            vault=Vault(settings.vault_key.get_secret_value()),
+            fingerprint_key=settings.card_fingerprint_key.get_secret_value().encode(),
+        )
+
+    async def start(self) -> None:
+        await self.pool.open(wait=True, timeout=30)
+        await self.producer.start()
+        await self.replies.start()
+
+    async def stop(self) -> None:
+        await self.replies.stop()
+        await self.producer.stop()
+        await self.pool.close()
+        await self.redis.aclose()

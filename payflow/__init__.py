@@ -1,0 +1,1 @@
+"""payflow's operator layer: the settings model, the CLI, local services and process supervision."""

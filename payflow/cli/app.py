@@ -1,0 +1,21 @@
+"""The root Typer application; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from payflow.cli import db, demo, merchant, processes, services, topics
+
+app = typer.Typer(
+    name="payflow",
+    help="Operate payflow: services, database, topics, processes and the demo.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(services.app, name="services")
+app.add_typer(db.app, name="db")
+app.add_typer(topics.app, name="topics")
+app.add_typer(merchant.app, name="merchant")
+for command in (processes.api, processes.worker, processes.ledger, processes.dashboard):
+    app.command()(command)
+app.command()(demo.demo)

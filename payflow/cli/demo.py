@@ -1,0 +1,216 @@
+"""``payflow demo``: the whole stack in one command, with a trickle of payments.
+
+Services up, migrations, topics, a demo merchant with a fresh API key, then the API, stream
+worker, ledger consumer and dashboard as child processes, and simulated payments with a live
+one-line status until Ctrl-C (or ``--duration``), which stops every child cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import Counter, deque
+
+import httpx
+import typer
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from ingest.simulator import TrafficSimulator
+from ingest.topics import PAYMENT_DECISIONS, PAYMENT_REQUESTS
+from payflow.db.migrate import migrate
+from payflow.lag import group_lag
+from payflow.merchants import create_or_add_key
+from payflow.services import ServiceError, all_services
+from payflow.services.base import port_open
+from payflow.settings import Settings, get_settings
+from payflow.supervisor import Supervisor
+from payflow.topics import create_topics
+
+DEMO_EMAIL = "demo@payflow.test"
+
+
+def demo(
+    rate: float = typer.Option(2.0, min=0.0, max=200.0, help="Simulated payments per second"),
+    duration: float = typer.Option(0.0, min=0.0, help="Stop after this many seconds (0: Ctrl-C)"),
+    dashboard: bool = typer.Option(True, help="Also start the Streamlit dashboard"),
+) -> None:
+    """Start everything and send simulated payments, with a live status line."""
+    settings = get_settings()
+    _prepare(settings)
+    key = asyncio.run(create_or_add_key(settings.database_url, "Demo Merchant", DEMO_EMAIL)).api_key
+    supervisor = Supervisor(settings.home / "logs")
+    try:
+        _start_children(settings, supervisor, key, dashboard)
+        _introduce(settings, key, dashboard)
+        asyncio.run(_trickle(settings, supervisor, key, rate, duration))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        typer.echo("\ndemo: stopping the API, worker, ledger and dashboard ...")
+        supervisor.stop_all()
+        typer.echo("demo: stopped. Services keep running; `payflow services down` stops them.")
+
+
+def _step(text: str) -> None:
+    typer.secho(f"demo: {text}", fg=typer.colors.CYAN)
+
+
+def _prepare(settings: Settings) -> None:
+    _step("starting Kafka, PostgreSQL and Redis")
+    try:
+        for service in all_services(settings):
+            service.start()
+    except ServiceError as error:
+        typer.secho(f"demo: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from error
+    _step("applying migrations and creating topics")
+    migrate(settings.database_url)
+    asyncio.run(create_topics(settings))
+
+
+def _start_children(settings: Settings, supervisor: Supervisor, key: str, dashboard: bool) -> None:
+    ports = [("API", settings.api_port)] + ([("dashboard", settings.dashboard_port)] * dashboard)
+    for what, port in ports:
+        if port_open(settings.api_host, port):
+            typer.secho(f"demo: port {port} for the {what} is taken (another demo running?)",
+                        fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+    _step("starting the stream worker, ledger consumer and API")
+    supervisor.start("worker", "worker")
+    supervisor.start("ledger", "ledger")
+    supervisor.start("api", "api")
+    if dashboard:
+        supervisor.start("dashboard", "dashboard", extra_env={"PAYFLOW_DASHBOARD_API_KEY": key})
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if dead := supervisor.dead():
+            raise typer.Exit(_report_dead(dead))
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    typer.secho("demo: the API did not become ready in 90 s; see its log", fg=typer.colors.RED)
+    raise typer.Exit(2)
+
+
+def _report_dead(dead: list) -> int:  # type: ignore[type-arg]
+    for child in dead:
+        typer.secho(f"demo: {child.name} exited ({child.process.returncode}); log: "
+                    f"{child.log_path}", fg=typer.colors.RED, err=True)
+    return 2
+
+
+def _introduce(settings: Settings, key: str, dashboard: bool) -> None:
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    typer.echo("")
+    typer.secho(f"  API:        {base}  (OpenAPI docs at {base}/docs)", bold=True)
+    if dashboard:
+        dashboard_url = f"http://{settings.api_host}:{settings.dashboard_port}"
+        typer.secho(f"  Dashboard:  {dashboard_url}", bold=True)
+    typer.secho(f"  API key:    {key}", bold=True)
+    typer.echo(f"  Logs:       {settings.home / 'logs'}")
+    typer.echo("\n  Try it:")
+    typer.echo(f"""    curl -s {base}/v1/payments -H 'Authorization: Bearer {key}' \\
+      -H 'Content-Type: application/json' -H "Idempotency-Key: $(uuidgen || date +%s%N)" \\
+      -d '{{"amount": 2500, "currency": "usd", "payment_method": {{"type": "card",
+           "card": {{"number": "4242424242424242", "exp_month": 12, "exp_year": 2030,
+                    "cvc": "123"}}}}}}'
+""")
+    typer.echo("  Press Ctrl-C to stop.\n")
+
+
+async def _trickle(
+    settings: Settings, supervisor: Supervisor, key: str, rate: float, duration: float
+) -> None:
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    simulator = TrafficSimulator()
+    statuses: Counter[str] = Counter()
+    latencies_ms: deque[float] = deque(maxlen=200)
+    sent_times: deque[float] = deque(maxlen=1000)
+    started = time.monotonic()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def send_one(client: httpx.AsyncClient) -> None:
+        t0 = time.monotonic()
+        try:
+            response = await client.post("/v1/payments", json=simulator.next_payment())
+            body = response.json()
+            status = body.get("transaction", {}).get("status") or f"http {response.status_code}"
+        except httpx.HTTPError as error:
+            status = type(error).__name__
+        statuses[status] += 1
+        latencies_ms.append((time.monotonic() - t0) * 1000)
+
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10
+    ) as client, _LagProbe(settings) as lag:
+        next_send = time.monotonic()
+        last_status = 0.0
+        while duration <= 0 or time.monotonic() - started < duration:
+            now = time.monotonic()
+            if rate > 0 and now >= next_send and len(tasks) < 100:
+                task = asyncio.create_task(send_one(client))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                sent_times.append(now)
+                next_send += 1.0 / rate
+            if now - last_status >= 1.0:
+                if dead := supervisor.dead():
+                    raise typer.Exit(_report_dead(dead))
+                _print_status(now - started, sent_times, statuses, latencies_ms, await lag.read())
+                last_status = now
+            await asyncio.sleep(min(0.05, max(0.0, next_send - time.monotonic())))
+        if tasks:
+            await asyncio.wait(tasks, timeout=15)
+    _print_status(time.monotonic() - started, sent_times, statuses, latencies_ms, await lag.read())
+
+
+def _print_status(elapsed: float, sent: deque[float], statuses: Counter[str],
+                  latencies_ms: deque[float], lags: dict[str, int]) -> None:
+    now = time.monotonic()
+    recent = sum(1 for t in sent if now - t <= 5.0) / 5.0
+    ordered = sorted(latencies_ms)
+    p50 = ordered[len(ordered) // 2] if ordered else 0.0
+    outcome = " ".join(f"{name}={count}" for name, count in statuses.most_common())
+    lag_text = " ".join(f"{name}={value}" for name, value in lags.items())
+    line = (f"[{elapsed:6.0f}s] {recent:5.1f}/s  total={sum(statuses.values())}  {outcome}  "
+            f"p50={p50:.0f}ms  lag: {lag_text}")
+    end = "\r" if sys.stdout.isatty() else "\n"
+    sys.stdout.write(line.ljust(110)[:160] + end)
+    sys.stdout.flush()
+
+
+class _LagProbe:
+    """Reads the stream worker's and ledger's consumer lag for the status line."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+
+    async def __aenter__(self) -> _LagProbe:
+        await self.admin.start()
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+        await self.admin.close()
+
+    async def read(self) -> dict[str, int]:
+        prefix = self.settings.topic_prefix
+        try:
+            return {
+                "streams": await group_lag(self.admin, self.consumer,
+                                           f"{prefix}payflow-streams",
+                                           PAYMENT_REQUESTS.name_for(prefix)),
+                "ledger": await group_lag(self.admin, self.consumer, f"{prefix}payflow-ledger",
+                                          PAYMENT_DECISIONS.name_for(prefix)),
+            }
+        except Exception:
+            return {}

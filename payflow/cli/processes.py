@@ -1,0 +1,83 @@
+"""The deployables, one command each: ``payflow api | worker | ledger | dashboard``.
+
+Each is a composition root: it reads the settings once and builds its adapters; SIGTERM and
+Ctrl-C stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import typer
+
+from payflow.logs import configure_logging
+from payflow.settings import REPO_ROOT, get_settings
+
+
+def api(
+    port: int = typer.Option(None, help="Port to bind (default PAYFLOW_API_PORT)"),
+) -> None:
+    """Serve the merchant API with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=port or settings.api_port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+def worker() -> None:
+    """Run the Faust stream worker (risk features, scoring, decisions)."""
+    import faust
+
+    from streams.agents import register_agents
+    from streams.app import create_app
+
+    settings = get_settings()
+    app = create_app(settings)
+    register_agents(app, settings)
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+def ledger() -> None:
+    """Run the ledger consumer: apply decisions to PostgreSQL, publish payment events."""
+    from ledger.consumer import LedgerConsumer
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+
+    async def main() -> None:
+        consumer = LedgerConsumer(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, consumer.stop)
+        await consumer.run()
+
+    asyncio.run(main())
+
+
+def dashboard(
+    port: int = typer.Option(None, help="Port to bind (default PAYFLOW_DASHBOARD_PORT)"),
+) -> None:
+    """Serve the Streamlit dashboard (it talks to the API only)."""
+    settings = get_settings()
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
+        "--server.port", str(port or settings.dashboard_port),
+        "--server.address", settings.api_host,
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]
+    os.execv(sys.executable, command)

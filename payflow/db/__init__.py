@@ -1,0 +1,1 @@
+"""The PostgreSQL schema (versioned SQL migrations) and the runner that applies them."""

@@ -1,0 +1,1 @@
+"""The Faust stream worker: risk features, scoring and decisions on payment requests."""

@@ -1,0 +1,35 @@
+"""A Faust transport whose consumer fetches with a short maximum wait.
+
+Faust builds its aiokafka consumer with a hard-coded ``fetch_max_wait_ms=1500`` and no setting
+to change it. Measured on this kind of machine at 1,000 msg/s, that gave p50 ≈ 0.9 s and
+p99 ≈ 1.7 s from produce to decision, against p50 48 ms / p99 87 ms with 50 ms — the difference
+between answering a merchant synchronously and answering ``pending``. Registered as the
+``payflow://`` broker scheme (see ``pyproject.toml``, entry point group ``faust.transports``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+FETCH_MAX_WAIT_MS = 50
+
+
+class LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Read by AIOKafkaConsumer.start() when it builds its Fetcher.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
+class LowLatencyConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> LowLatencyConsumerThread:
+        return LowLatencyConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class Transport(faust_aiokafka.Transport):
+    """aiokafka transport with a low-latency consumer; everything else is Faust's."""
+
+    Consumer = LowLatencyConsumer
