@@ -83,18 +83,25 @@ def _start_children(settings: Settings, supervisor: Supervisor, key: str, dashbo
     supervisor.start("api", "api")
     if dashboard:
         supervisor.start("dashboard", "dashboard", extra_env={"PAYFLOW_DASHBOARD_API_KEY": key})
-    base = f"http://{settings.api_host}:{settings.api_port}"
-    deadline = time.monotonic() + 90
+    _wait_ready(supervisor, "API", f"http://{settings.api_host}:{settings.api_port}/readyz")
+    if dashboard:
+        _wait_ready(supervisor, "dashboard",
+                    f"http://{settings.api_host}:{settings.dashboard_port}/_stcore/health")
+
+
+def _wait_ready(supervisor: Supervisor, what: str, url: str, timeout_seconds: float = 90) -> None:
+    deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if dead := supervisor.dead():
             raise typer.Exit(_report_dead(dead))
         try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    typer.secho("demo: the API did not become ready in 90 s; see its log", fg=typer.colors.RED)
+    typer.secho(f"demo: the {what} was not ready in {timeout_seconds:.0f} s; see "
+                f"{supervisor.log_dir}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
 
