@@ -42,7 +42,8 @@ async def create_payment(
     transaction = None
     if await _send_request(services, merchant_id, request):
         budget = services.settings.decision_budget_seconds - (time.monotonic() - started)
-        transaction = await services.replies.wait(payment_id, max(budget, 0.0))
+        outcome = await services.replies.wait(payment_id, max(budget, 0.0))
+        transaction = outcome.transaction if outcome else None
     if transaction is None:
         async with services.pool.connection() as conn:
             transaction = await repository.get_transaction(conn, merchant_id, payment_id)

@@ -17,7 +17,7 @@ import uuid
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ingest.contracts import Transaction
+from ingest.contracts import CommandOutcome
 
 log = logging.getLogger(__name__)
 MAX_WAITERS = 10_000
@@ -27,7 +27,7 @@ class ReplyWaiter:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self.channel = f"payflow:replies:{uuid.uuid4().hex}"
-        self._waiters: dict[str, asyncio.Future[Transaction]] = {}
+        self._waiters: dict[str, asyncio.Future[CommandOutcome]] = {}
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -46,18 +46,18 @@ class ReplyWaiter:
     def listening(self) -> bool:
         return self._subscribed.is_set()
 
-    async def wait(self, payment_id: str, timeout_seconds: float) -> Transaction | None:
-        """The committed transaction if its reply arrives in time, else None."""
+    async def wait(self, correlation_id: str, timeout_seconds: float) -> CommandOutcome | None:
+        """The ledger's outcome for ``correlation_id`` if it arrives in time, else None."""
         if len(self._waiters) >= MAX_WAITERS:
             return None
-        future: asyncio.Future[Transaction] = asyncio.get_running_loop().create_future()
-        self._waiters[payment_id] = future
+        future: asyncio.Future[CommandOutcome] = asyncio.get_running_loop().create_future()
+        self._waiters[correlation_id] = future
         try:
             return await asyncio.wait_for(future, timeout_seconds)
         except TimeoutError:
             return None
         finally:
-            self._waiters.pop(payment_id, None)
+            self._waiters.pop(correlation_id, None)
 
     async def _listen(self) -> None:
         while True:
@@ -75,10 +75,10 @@ class ReplyWaiter:
 
     def _deliver(self, data: bytes) -> None:
         try:
-            transaction = Transaction.model_validate_json(data)
+            outcome = CommandOutcome.model_validate_json(data)
         except ValueError:
             log.warning("ignoring an undecodable reply")
             return
-        future = self._waiters.get(transaction.id)
+        future = self._waiters.get(outcome.correlation_id)
         if future is not None and not future.done():
-            future.set_result(transaction)
+            future.set_result(outcome)

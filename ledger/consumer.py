@@ -28,6 +28,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ingest.contracts import (
+    AnyPublicEvent,
+    CommandOutcome,
     PaymentDecided,
     PaymentEvent,
     PaymentRequest,
@@ -52,7 +54,8 @@ STALE_REQUEST_SECONDS = 30.0
 class BatchResult:
     """What one committed batch produced for the world outside the database."""
 
-    events: list[PaymentEvent] = field(default_factory=list)
+    events: list[tuple[str, AnyPublicEvent]] = field(default_factory=list)
+    """(catalog topic name, event) in commit order."""
     replies: list[tuple[str, str]] = field(default_factory=list)
     """(Redis channel, transaction JSON) for API instances waiting on a payment."""
     dead_letters: list[tuple[ConsumerRecord[bytes, bytes], str]] = field(default_factory=list)
@@ -160,22 +163,24 @@ class LedgerConsumer:
             )
             for event_type in transition.events
         ]
-        await store.insert_events(conn, events)
-        result.events.extend(events)
+        await store.insert_events(conn, PAYMENT_EVENTS.name, events)
+        result.events.extend((PAYMENT_EVENTS.name, event) for event in events)
         if message.data.reply_to:
-            result.replies.append((message.data.reply_to, transaction.model_dump_json()))
+            outcome = CommandOutcome(correlation_id=payment.id, transaction=transaction)
+            result.replies.append((message.data.reply_to, outcome.model_dump_json()))
 
-    async def publish(self, events: list[PaymentEvent]) -> None:
+    async def publish(self, events: list[tuple[str, AnyPublicEvent]]) -> None:
         """Send events in order, wait for Kafka's acknowledgement, then mark them published."""
         if not events:
             return
+        prefix = self.settings.topic_prefix
         sends = [
-            await self.producer.send(self.events_topic, event.encode(), key=event.key())
-            for event in events
+            await self.producer.send(f"{prefix}{topic}", event.encode(), key=event.key())
+            for topic, event in events
         ]
         await asyncio.gather(*sends)
         async with self.pool.connection() as conn:
-            await store.mark_published(conn, [event.id for event in events])
+            await store.mark_published(conn, [event.id for _, event in events])
 
     async def reply(self, replies: list[tuple[str, str]]) -> None:
         """Best effort: an API instance that misses its reply reads the outcome from PostgreSQL."""

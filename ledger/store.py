@@ -6,15 +6,18 @@ commits its apply-log rows, state changes and outbox events together or not at a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from pydantic import TypeAdapter
 
-from ingest.contracts import PaymentEvent, Transaction
+from ingest.contracts import AnyPublicEvent, PublicEvent, Transaction
 from ledger.payments import Payment
 
+_event_adapter: TypeAdapter[AnyPublicEvent] = TypeAdapter(PublicEvent)
 _PAYMENT_COLUMNS = (
     "id, merchant_id, amount, currency::text AS currency, status, capture, captured_amount, "
     "refunded_amount, fraud_score, risk_level, fraud_flags, decline_code, processor_ref, version"
@@ -73,16 +76,18 @@ async def load_transaction(conn: AsyncConnection[Any], payment_id: str) -> Trans
     return Transaction.model_validate(row)
 
 
-async def insert_events(conn: AsyncConnection[Any], events: list[PaymentEvent]) -> None:
-    """Add events to the outbox, in order; they are published after the commit."""
+async def insert_events(
+    conn: AsyncConnection[Any], topic: str, events: Sequence[AnyPublicEvent]
+) -> None:
+    """Add events to the outbox, in order; they are published to ``topic`` after the commit."""
     if not events:
         return
     async with conn.cursor() as cursor:
         await cursor.executemany(
-            "INSERT INTO payment_events (id, merchant_id, payment_id, type, body) "
-            "VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO events (id, merchant_id, topic, subject, type, body) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
             [
-                (e.id, e.merchant_id, e.subject, e.type, Jsonb(e.model_dump(mode="json")))
+                (e.id, e.merchant_id, topic, e.subject, e.type, Jsonb(e.model_dump(mode="json")))
                 for e in events
             ],
         )
@@ -90,22 +95,22 @@ async def insert_events(conn: AsyncConnection[Any], events: list[PaymentEvent]) 
 
 async def unpublished_events(
     conn: AsyncConnection[Any], *, older_than_seconds: float, limit: int
-) -> list[PaymentEvent]:
-    """Outbox events a crash left unpublished, oldest first."""
+) -> list[tuple[str, AnyPublicEvent]]:
+    """(topic, event) pairs a crash left unpublished, oldest first."""
     cursor = await conn.execute(
-        """SELECT body FROM payment_events
+        """SELECT topic, body FROM events
            WHERE published_at IS NULL AND created_at < now() - make_interval(secs => %s)
            ORDER BY seq LIMIT %s""",
         (older_than_seconds, limit),
     )
-    return [PaymentEvent.model_validate(body) for (body,) in await cursor.fetchall()]
+    return [(topic, _event_adapter.validate_python(body))
+            for topic, body in await cursor.fetchall()]
 
 
 async def mark_published(conn: AsyncConnection[Any], event_ids: list[str]) -> None:
     if event_ids:
         await conn.execute(
-            "UPDATE payment_events SET published_at = now() "
-            "WHERE id = ANY(%s) AND published_at IS NULL",
+            "UPDATE events SET published_at = now() WHERE id = ANY(%s) AND published_at IS NULL",
             (event_ids,),
         )
 

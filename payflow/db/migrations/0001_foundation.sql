@@ -89,21 +89,23 @@ CREATE TABLE processed_messages (
     processed_at timestamptz NOT NULL DEFAULT now()
 );
 
--- The transactional outbox: events are written with the state change that causes them and
--- published to Kafka after the commit (again after a crash: their ids never change).
-CREATE TABLE payment_events (
+-- The transactional outbox of public events: written with the state change that causes them,
+-- published to their topic after the commit (again after a crash: their ids never change).
+-- It is also the merchant's event history (GET /v1/events, a payment's timeline).
+CREATE TABLE events (
     id           text PRIMARY KEY,
     seq          bigserial UNIQUE,
     merchant_id  text NOT NULL REFERENCES merchants (id),
-    payment_id   text NOT NULL REFERENCES payments (id),
-    type         text NOT NULL,
-    body         jsonb NOT NULL,
+    topic        text NOT NULL,          -- catalog name, without the deployment's prefix
+    subject      text NOT NULL,          -- the Kafka key: payment id, or payout id
+    type         text NOT NULL,          -- e.g. payment.captured.v1
+    body         jsonb NOT NULL,         -- the whole message, as published
     created_at   timestamptz NOT NULL DEFAULT now(),
     published_at timestamptz
 );
-CREATE INDEX payment_events_merchant ON payment_events (merchant_id, seq DESC);
-CREATE INDEX payment_events_payment ON payment_events (payment_id, seq);
-CREATE INDEX payment_events_unpublished ON payment_events (seq) WHERE published_at IS NULL;
+CREATE INDEX events_merchant ON events (merchant_id, seq DESC);
+CREATE INDEX events_subject ON events (subject, seq);
+CREATE INDEX events_unpublished ON events (seq) WHERE published_at IS NULL;
 
 -- The transaction object of the API and of payments.events, column for column
 -- (ingest.contracts.Transaction).

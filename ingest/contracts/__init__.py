@@ -1,0 +1,112 @@
+"""Versioned message contracts for every topic in the catalog (see ``ingest.topics``).
+
+``base`` has the envelope, ``payments`` the payloads, ``messages`` the internal pipeline
+messages, ``commands`` the API → ledger commands, ``events`` the public events and ``replies``
+the ledger → API outcome. Import from here.
+"""
+
+from ingest.contracts.base import (
+    AmountMinor,
+    Contract,
+    CurrencyCode,
+    Message,
+    UndecodableMessage,
+    new_message_id,
+    utc_now,
+)
+from ingest.contracts.commands import (
+    AnyCommand,
+    Capture,
+    CapturePayment,
+    DisputeCommand,
+    DisputePayment,
+    PaymentCommand,
+    RefundCommand,
+    RefundPayment,
+    Void,
+    VoidPayment,
+    decode_command,
+)
+from ingest.contracts.events import (
+    AnyPublicEvent,
+    DisputeEvent,
+    DisputeObject,
+    PaymentEvent,
+    PaymentEventType,
+    PayoutEvent,
+    PayoutObject,
+    PublicEvent,
+    RefundEvent,
+    RefundObject,
+    decode_event,
+)
+from ingest.contracts.messages import (
+    PaymentDecided,
+    PaymentRequested,
+    decode_decision,
+    decode_request,
+)
+from ingest.contracts.payments import (
+    BankAccountSummary,
+    CardSummary,
+    Customer,
+    Decision,
+    Outcome,
+    PaymentMethodSummary,
+    PaymentRequest,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    RiskLevel,
+    Transaction,
+)
+from ingest.contracts.replies import CommandOutcome
+
+__all__ = [
+    "AmountMinor",
+    "AnyCommand",
+    "AnyPublicEvent",
+    "BankAccountSummary",
+    "Capture",
+    "CapturePayment",
+    "CardSummary",
+    "CommandOutcome",
+    "Contract",
+    "CurrencyCode",
+    "Customer",
+    "Decision",
+    "DisputeCommand",
+    "DisputeEvent",
+    "DisputeObject",
+    "DisputePayment",
+    "Message",
+    "Outcome",
+    "PaymentCommand",
+    "PaymentDecided",
+    "PaymentEvent",
+    "PaymentEventType",
+    "PaymentMethodSummary",
+    "PaymentRequest",
+    "PaymentRequested",
+    "PaymentStatus",
+    "PayoutEvent",
+    "PayoutObject",
+    "PublicEvent",
+    "Refund",
+    "RefundCommand",
+    "RefundEvent",
+    "RefundObject",
+    "RefundPayment",
+    "RefundReason",
+    "RiskLevel",
+    "Transaction",
+    "UndecodableMessage",
+    "Void",
+    "VoidPayment",
+    "decode_command",
+    "decode_decision",
+    "decode_event",
+    "decode_request",
+    "new_message_id",
+    "utc_now",
+]

@@ -1,0 +1,96 @@
+"""Public events on ``payments.events``: every committed change, in order per payment.
+
+``type`` names the change and its schema version (``payment.captured.v1``); the webhook event
+type is the same name without the version (``payment.captured``). ``data`` is the object the
+event is about: the transaction, the refund, the dispute or the payout.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, TypeAdapter
+
+from ingest.contracts.base import Contract, Message, decode_with
+from ingest.contracts.payments import RefundReason, Transaction
+
+PaymentEventType = Literal[
+    "payment.authorized.v1",
+    "payment.captured.v1",
+    "payment.failed.v1",
+    "payment.voided.v1",
+    "payment.refunded.v1",
+]
+
+
+class PaymentEvent(Message):
+    """A payment changed state; ``data`` is the transaction as committed."""
+
+    type: PaymentEventType
+    data: Transaction
+
+
+class RefundObject(Contract):
+    id: str
+    payment_id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    reason: RefundReason | None
+    status: Literal["succeeded"] = "succeeded"
+    created_at: AwareDatetime
+
+
+class RefundEvent(Message):
+    type: Literal["refund.created.v1"] = "refund.created.v1"
+    data: RefundObject
+
+
+class DisputeObject(Contract):
+    id: str
+    payment_id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    reason: str
+    card_fingerprint: str | None
+    """The disputed card, so risk features can count fraud labels per card."""
+    payment_created_at: AwareDatetime
+    """When the disputed payment happened: labels count against that time, not today."""
+    created_at: AwareDatetime
+
+
+class DisputeEvent(Message):
+    """A chargeback: funds move to disputes, and the payment is labelled fraudulent."""
+
+    type: Literal["dispute.created.v1"] = "dispute.created.v1"
+    data: DisputeObject
+
+
+class PayoutObject(Contract):
+    id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    status: Literal["pending", "paid"]
+    settlement_date: date
+    """The day whose available balance this payout moves to the merchant."""
+    created_at: AwareDatetime
+
+
+class PayoutEvent(Message):
+    type: Literal["payout.created.v1", "payout.paid.v1"]
+    data: PayoutObject
+
+
+PublicEvent = Annotated[
+    PaymentEvent | RefundEvent | DisputeEvent | PayoutEvent, Field(discriminator="type")
+]
+AnyPublicEvent = PaymentEvent | RefundEvent | DisputeEvent | PayoutEvent
+_event_adapter: TypeAdapter[PublicEvent] = TypeAdapter(PublicEvent)
+
+
+def decode_event(raw: bytes | None) -> AnyPublicEvent:
+    result: AnyPublicEvent = decode_with(_event_adapter, raw)
+    return result
