@@ -1,5 +1,5 @@
-"""API-key authentication for ``/v1``, as ASGI middleware so that it runs before the body is
-read: a request without a valid key gets 401 whatever its body holds.
+"""Authentication for ``/v1`` and ``/api``, as ASGI middleware so that it runs before the body
+is read: a request without valid credentials gets 401 whatever its body holds.
 
 Keys are looked up by their prefix and compared by hash in constant time (``api.keys``). Found
 keys are cached in-process for ``CACHE_SECONDS`` to keep the hot path free of a database round
@@ -24,14 +24,21 @@ CACHE_SECONDS = 30.0
 CACHE_MAX_ENTRIES = 10_000
 
 
+PROTECTED_PREFIXES = ("/v1/", "/api/")
+PUBLIC_PATHS = frozenset({"/api/auth/login"})
+
+
 class ApiKeyAuth:
-    def __init__(self, app: ASGIApp, path_prefix: str = "/v1/") -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.path_prefix = path_prefix
         self._cache: dict[str, tuple[float, StoredKey | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.path_prefix):
+        if (
+            scope["type"] != "http"
+            or not scope["path"].startswith(PROTECTED_PREFIXES)
+            or scope["path"] in PUBLIC_PATHS
+        ):
             await self.app(scope, receive, send)
             return
         merchant_id = await self._authenticate(scope)
