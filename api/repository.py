@@ -12,6 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from api.listing import ParsedFilters
 from ingest.contracts import PaymentMethodSummary, PaymentRequest, Transaction
 
 Conn = AsyncConnection[Any]
@@ -57,16 +58,19 @@ async def get_payment_method(
 
 async def insert_payment(conn: Conn, merchant_id: str, request: PaymentRequest,
                          customer: dict[str, Any] | None) -> None:
+    method = request.payment_method
     await conn.execute(
         """INSERT INTO payments (id, merchant_id, amount, currency, status, capture,
-                                 payment_method_id, payment_method, description, customer,
-                                 metadata, request, request_sent_at)
-           VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, now())""",
+                                 payment_method_id, payment_method, method_type,
+                                 card_fingerprint, description, customer, metadata, request,
+                                 request_sent_at)
+           VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s, now())""",
         (
             request.payment_id, merchant_id, request.amount, request.currency, request.capture,
-            request.payment_method.id, Jsonb(request.payment_method.model_dump(mode="json")),
-            request.description, Jsonb(customer) if customer else None,
-            Jsonb(request.metadata), Jsonb(request.model_dump(mode="json")),
+            method.id, Jsonb(method.model_dump(mode="json")), method.type,
+            method.card.fingerprint if method.card else None, request.description,
+            Jsonb(customer) if customer else None, Jsonb(request.metadata),
+            Jsonb(request.model_dump(mode="json")),
         ),
     )
 
@@ -91,21 +95,47 @@ async def get_request(conn: Conn, merchant_id: str, payment_id: str) -> PaymentR
 
 
 async def list_transactions(
-    conn: Conn, merchant_id: str, *, limit: int, offset: int
-) -> tuple[list[Transaction], int]:
+    conn: Conn, merchant_id: str, filters: ParsedFilters
+) -> tuple[list[Transaction], int, bool]:
+    """(page of transactions newest first, total matching, whether more follow)."""
+    where, params = _filter_sql(merchant_id, filters)
+    cursor_sql = ""
+    cursor_params: list[Any] = []
+    if filters.starting_after is not None:
+        cursor_sql = (" AND (created_at, id) < (SELECT created_at, id FROM payments"
+                      " WHERE id = %s AND merchant_id = %s)")
+        cursor_params = [filters.starting_after, merchant_id]
     async with conn.cursor(row_factory=dict_row) as cursor:
         await cursor.execute(
-            "SELECT * FROM transactions WHERE merchant_id = %s "
+            f"SELECT * FROM transactions WHERE {where}{cursor_sql} "
             "ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-            (merchant_id, limit, offset),
+            [*params, *cursor_params, filters.limit + 1, filters.offset],
         )
         rows = await cursor.fetchall()
-        await cursor.execute(
-            "SELECT count(*) AS total FROM payments WHERE merchant_id = %s", (merchant_id,)
-        )
+        await cursor.execute(f"SELECT count(*) AS total FROM payments WHERE {where}", params)
         total_row = await cursor.fetchone()
     assert total_row is not None
-    return [Transaction.model_validate(row) for row in rows], int(total_row["total"])
+    page = [Transaction.model_validate(row) for row in rows[: filters.limit]]
+    return page, int(total_row["total"]), len(rows) > filters.limit
+
+
+def _filter_sql(merchant_id: str, f: ParsedFilters) -> tuple[str, list[Any]]:
+    clauses: list[str] = ["merchant_id = %s"]
+    params: list[Any] = [merchant_id]
+    for column, op, value in (
+        ("status", "=", f.status), ("currency", "=", f.currency), ("created_at", ">=", f.start),
+        ("created_at", "<", f.end), ("amount", ">=", f.min_amount),
+        ("amount", "<=", f.max_amount),
+    ):
+        if value is not None:
+            clauses.append(f"{column} {op} %s")
+            params.append(value)
+    if f.search is not None:
+        clauses.append("(id = %s OR payment_method->'card'->>'last4' = %s "
+                       "OR processor_ref = %s OR description ILIKE %s)")
+        escaped = f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params += [f.search, f.search, f.search, f"%{escaped}%"]
+    return " AND ".join(clauses), params
 
 
 # --- idempotency keys ---------------------------------------------------------------------

@@ -125,3 +125,22 @@ __all__ = [
     "PaymentMethodSummary",
     "PaymentResult",
 ]
+
+
+class CaptureIn(Input):
+    amount: AmountIn | None = None
+    """Omit to capture the whole authorization; less captures that and releases the rest."""
+
+
+class RefundIn(Input):
+    amount: AmountIn | None = None
+    """Omit to refund what remains of the captured amount."""
+    reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
+
+
+class DisputeIn(Input):
+    reason: Annotated[str, Field(min_length=1, max_length=200, examples=["fraudulent"])]
+
+
+class EmptyIn(Input):
+    """A command without parameters (void); an empty JSON object or no body."""

@@ -22,8 +22,9 @@ def tokenize(
         try:
             checked = check_card(card.number, card.exp_month, card.exp_year, card.cvc, today)
         except CardError as error:
+            prefix = f"{param}." if param else ""
             raise ApiError(422, error.code, str(error), type="card_error",
-                           param=f"{param}.card.{error.param}") from None
+                           param=f"{prefix}card.{error.param}") from None
         summary = PaymentMethodSummary(
             id=token_id,
             type="card",

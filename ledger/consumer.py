@@ -1,16 +1,19 @@
-"""The ledger consumer: applies decisions to PostgreSQL, one transaction per consumed batch.
+"""The ledger consumer: applies decisions and commands to PostgreSQL, one transaction per batch.
 
-For each batch from ``payments.decisions``:
+For each batch from ``payments.decisions`` and ``payments.commands`` (both keyed by payment id,
+so one payment's messages arrive in order at one consumer):
 
-1. in one database transaction, for every message: claim its id in ``processed_messages``
-   (a redelivered message is skipped), lock the payment, apply the pure state machine, write the
-   new state and its events into the outbox;
-2. after the commit, publish the batch's events to ``payments.events`` and mark them published,
-   then tell the waiting API instances the outcome over Redis;
-3. commit the Kafka offsets.
+1. in one database transaction, every message is applied by ``ledger.handlers`` (a redelivered
+   message is skipped by its id), then the batch's balance changes are applied once per
+   account, in account order;
+2. after the commit, the batch's events are published to their topics and marked published,
+   and the waiting API instances get their outcomes over Redis;
+3. the Kafka offsets are committed.
 
 A crash anywhere redelivers the batch: step 1 changes nothing the second time, and events the
-crash left unpublished are published by the outbox sweep, with the ids they were given.
+crash left unpublished are published by the outbox sweep, with the ids they were given. If a
+batch fails for another reason, its messages are retried one by one, and one that still fails
+goes to the dead-letter topic with the reason, so one poison message cannot stop the ledger.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from psycopg import AsyncConnection
@@ -29,36 +31,29 @@ from redis.exceptions import RedisError
 
 from ingest.contracts import (
     AnyPublicEvent,
-    CommandOutcome,
-    PaymentDecided,
-    PaymentEvent,
+    Clear,
+    ClearPayment,
+    DisputeCommand,
+    DisputePayment,
     PaymentRequest,
     PaymentRequested,
     UndecodableMessage,
+    decode_command,
     decode_decision,
+    new_message_id,
 )
-from ingest.topics import DEAD_LETTERS, PAYMENT_DECISIONS, PAYMENT_EVENTS, PAYMENT_REQUESTS
+from ingest.topics import DEAD_LETTERS, PAYMENT_COMMANDS, PAYMENT_DECISIONS, PAYMENT_REQUESTS
 from ledger import store
-from ledger.payments import apply_decision
+from ledger.handlers import SOURCE, BatchEffects, Handlers
 from payflow.settings import Settings
 
 log = logging.getLogger(__name__)
-SOURCE = "payflow/ledger"
 MAX_BATCH = 500
-OUTBOX_SWEEP_SECONDS = 5.0
+SWEEP_SECONDS = 5.0
 STALE_REQUEST_SECONDS = 30.0
-"""A payment still pending this long after its request was sent gets its request re-sent."""
+"""A payment still undecided this long after its request was sent gets its request re-sent."""
 
-
-@dataclass
-class BatchResult:
-    """What one committed batch produced for the world outside the database."""
-
-    events: list[tuple[str, AnyPublicEvent]] = field(default_factory=list)
-    """(catalog topic name, event) in commit order."""
-    replies: list[tuple[str, str]] = field(default_factory=list)
-    """(Redis channel, transaction JSON) for API instances waiting on a payment."""
-    dead_letters: list[tuple[ConsumerRecord[bytes, bytes], str]] = field(default_factory=list)
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 class LedgerConsumer:
@@ -66,11 +61,9 @@ class LedgerConsumer:
         self.settings = settings
         prefix = settings.topic_prefix
         self.decisions_topic = PAYMENT_DECISIONS.name_for(prefix)
-        self.events_topic = PAYMENT_EVENTS.name_for(prefix)
-        self.requests_topic = PAYMENT_REQUESTS.name_for(prefix)
-        self.dead_letter_topic = DEAD_LETTERS.name_for(prefix)
+        self.commands_topic = PAYMENT_COMMANDS.name_for(prefix)
         self.consumer = AIOKafkaConsumer(
-            self.decisions_topic,
+            self.decisions_topic, self.commands_topic,
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=f"{prefix}payflow-ledger",
             enable_auto_commit=False,
@@ -85,6 +78,7 @@ class LedgerConsumer:
             settings.database_url, min_size=1, max_size=4, open=False
         )
         self.redis: Redis = Redis.from_url(settings.redis_url)
+        self.handlers = Handlers(settings)
         self._stopping = asyncio.Event()
         self.applied = 0
 
@@ -92,7 +86,7 @@ class LedgerConsumer:
         await self.pool.open(wait=True)
         await self.producer.start()
         await self.consumer.start()
-        log.info("ledger consumer started on %s", self.decisions_topic)
+        log.info("ledger consumer started on %s, %s", self.decisions_topic, self.commands_topic)
         last_sweep = 0.0
         try:
             while not self._stopping.is_set():
@@ -101,9 +95,8 @@ class LedgerConsumer:
                 if records:
                     await self.process(records)
                     await self.consumer.commit()
-                if time.monotonic() - last_sweep > OUTBOX_SWEEP_SECONDS:
-                    await self.sweep_outbox()
-                    await self.resend_stale_requests()
+                if time.monotonic() - last_sweep > SWEEP_SECONDS:
+                    await self.sweep()
                     last_sweep = time.monotonic()
         finally:
             await self.consumer.stop()
@@ -114,60 +107,55 @@ class LedgerConsumer:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        async with self.pool.connection() as conn, conn.transaction():
-            result = await self.apply_batch(conn, records)
-        await self.publish(result.events)
-        await self.reply(result.replies)
-        for record, reason in result.dead_letters:
-            headers = [("reason", reason.encode()), ("topic", record.topic.encode())]
-            await self.producer.send(
-                self.dead_letter_topic, record.value, key=record.key, headers=headers
-            )
+    # --- batches
+
+    async def process(self, records: list[Record]) -> None:
+        try:
+            effects = await self._apply_in_one_transaction(records)
+        except Exception:
+            log.exception("batch of %d failed; retrying its messages one by one", len(records))
+            effects = BatchEffects()
+            for record in records:
+                try:
+                    single = await self._apply_in_one_transaction([record])
+                except Exception as error:
+                    log.exception("dead-lettering %s@%d", record.topic, record.offset)
+                    await self._dead_letter(record, f"{type(error).__name__}: {error}")
+                    continue
+                effects.events += single.events
+                effects.replies += single.replies
+        await self.publish(effects.events)
+        await self.reply(effects.replies)
         self.applied += len(records)
 
-    async def apply_batch(
-        self, conn: AsyncConnection[Any], records: list[ConsumerRecord[bytes, bytes]]
-    ) -> BatchResult:
-        result = BatchResult()
-        for record in records:
-            try:
-                message = decode_decision(record.value)
-            except UndecodableMessage as error:
-                result.dead_letters.append((record, str(error)))
-                continue
-            if not await store.claim_message(conn, message.id, record.topic):
-                continue
-            await self.apply_decision(conn, message, result)
-        return result
+    async def _apply_in_one_transaction(self, records: list[Record]) -> BatchEffects:
+        effects = BatchEffects()
+        async with self.pool.connection() as conn, conn.transaction():
+            for record in records:
+                try:
+                    await self._apply(conn, record, effects)
+                except UndecodableMessage as error:
+                    await self._dead_letter(record, str(error))
+            await store.apply_balances(conn, effects.balances)
+        return effects
 
-    async def apply_decision(
-        self, conn: AsyncConnection[Any], message: PaymentDecided, result: BatchResult
-    ) -> None:
-        payment = await store.load_payment_for_update(conn, message.subject)
-        if payment is None:
-            log.error("decision %s for unknown payment %s", message.id, message.subject)
-            return
-        transition = apply_decision(payment, message.data)
-        if transition is None:
-            return
-        await store.save_payment(conn, payment, transition.payment)
-        transaction = await store.load_transaction(conn, payment.id)
-        events = [
-            PaymentEvent(
-                type=event_type,
-                source=SOURCE,
-                merchant_id=payment.merchant_id,
-                subject=payment.id,
-                data=transaction,
-            )
-            for event_type in transition.events
-        ]
-        await store.insert_events(conn, PAYMENT_EVENTS.name, events)
-        result.events.extend((PAYMENT_EVENTS.name, event) for event in events)
-        if message.data.reply_to:
-            outcome = CommandOutcome(correlation_id=payment.id, transaction=transaction)
-            result.replies.append((message.data.reply_to, outcome.model_dump_json()))
+    async def _apply(self, conn: store.Conn, record: Record, effects: BatchEffects) -> None:
+        if record.topic == self.decisions_topic:
+            await self.handlers.decision(conn, decode_decision(record.value), record.topic,
+                                         effects)
+        else:
+            await self.handlers.command(conn, decode_command(record.value), record.topic,
+                                        effects)
+
+    async def _dead_letter(self, record: Record, reason: str) -> None:
+        headers = [("reason", reason[:1000].encode()), ("topic", record.topic.encode()),
+                   ("offset", str(record.offset).encode())]
+        await self.producer.send_and_wait(
+            DEAD_LETTERS.name_for(self.settings.topic_prefix), record.value, key=record.key,
+            headers=headers,
+        )
+
+    # --- after the commit
 
     async def publish(self, events: list[tuple[str, AnyPublicEvent]]) -> None:
         """Send events in order, wait for Kafka's acknowledgement, then mark them published."""
@@ -194,33 +182,41 @@ class LedgerConsumer:
         except (OSError, RedisError) as error:
             log.warning("could not publish %d replies: %s", len(replies), error)
 
-    async def sweep_outbox(self) -> None:
-        """Publish events a crash left in the outbox (older than a few seconds)."""
+    # --- sweeps
+
+    async def sweep(self) -> None:
+        """Publish what a crash left in the outbox, re-send undecided requests, and fire the
+        sandbox clocks (bank transfers clearing, the dispute test card)."""
         async with self.pool.connection() as conn:
             events = await store.unpublished_events(conn, older_than_seconds=5, limit=1000)
+            stale = await store.claim_stale_requests(
+                conn, older_than_seconds=STALE_REQUEST_SECONDS, limit=1000)
+            clearing = await store.claim_due(conn, "clears_at", 1000)
+            disputing = await store.claim_due(conn, "auto_dispute_at", 1000)
         if events:
             log.warning("publishing %d events left in the outbox", len(events))
             await self.publish(events)
-
-    async def resend_stale_requests(self) -> None:
-        """Re-send requests that never reached Kafka or whose decision never came.
-
-        A duplicate decision is harmless: a payment leaves ``pending`` only once.
-        """
-        async with self.pool.connection() as conn:
-            stale = await store.claim_stale_requests(
-                conn, older_than_seconds=STALE_REQUEST_SECONDS, limit=1000
-            )
-        if not stale:
-            return
-        log.warning("re-sending %d stale payment requests", len(stale))
+        if stale:
+            log.warning("re-sending %d undecided payment requests", len(stale))
         sends = []
         for merchant_id, request in stale:
             data = PaymentRequest.model_validate(request)
-            message = PaymentRequested(
-                source=SOURCE, merchant_id=merchant_id, subject=data.payment_id, data=data
-            )
-            sends.append(
-                await self.producer.send(self.requests_topic, message.encode(), key=message.key())
-            )
+            message = PaymentRequested(source=SOURCE, merchant_id=merchant_id,
+                                       subject=data.payment_id, data=data)
+            topic = PAYMENT_REQUESTS.name_for(self.settings.topic_prefix)
+            sends.append(await self.producer.send(topic, message.encode(), key=message.key()))
+        for merchant_id, payment_id in clearing:
+            command: ClearPayment | DisputePayment = ClearPayment(
+                source=SOURCE, merchant_id=merchant_id, subject=payment_id,
+                data=Clear(payment_id=payment_id, actor="sandbox"))
+            sends.append(await self._send_command(command))
+        for merchant_id, payment_id in disputing:
+            command = DisputePayment(
+                source=SOURCE, merchant_id=merchant_id, subject=payment_id,
+                data=DisputeCommand(payment_id=payment_id, dispute_id=f"dp_{new_message_id()}",
+                                    reason="fraudulent", actor="sandbox"))
+            sends.append(await self._send_command(command))
         await asyncio.gather(*sends)
+
+    async def _send_command(self, command: ClearPayment | DisputePayment) -> Any:
+        return await self.producer.send(self.commands_topic, command.encode(), key=command.key())

@@ -73,8 +73,26 @@ class Settings(BaseSettings):
         "empty means http://{api_host}:{api_port}"
     )
     dashboard_port: int = Field(8501, description="port of the Streamlit dashboard")
-    dashboard_api_key: SecretStr = Field(
-        SecretStr(""), description="API key the dashboard uses until login arrives (demo sets it)"
+    dashboard_refresh_seconds: int = Field(
+        30, ge=5, le=3600, description="how often the dashboard's Overview refreshes itself"
+    )
+
+    # --- Dashboard sessions (cookie + Redis) and login limits
+    session_ttl_seconds: int = Field(
+        8 * 3600, ge=60, le=30 * 24 * 3600, description="a dashboard session's lifetime"
+    )
+    session_cookie_name: str = Field(
+        "payflow_session", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="name of the dashboard session cookie",
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="failed logins per email within the window before 429"
+    )
+    login_max_failures_per_ip: int = Field(
+        50, ge=1, description="failed logins per client address within the window before 429"
+    )
+    login_failure_window_seconds: int = Field(
+        900, ge=1, description="window over which failed logins are counted"
     )
 
     # --- Stream worker
@@ -83,6 +101,62 @@ class Settings(BaseSettings):
     stream_batch_wait_seconds: float = Field(
         0.01, ge=0, description="longest wait to fill a micro-batch"
     )
+    worker_name: str = Field(
+        "worker-1", pattern=r"^[A-Za-z0-9_.-]+$",
+        description="names this worker's local table state (RocksDB) under home/streams/; "
+        "each worker on one machine needs its own, and keeps it across restarts",
+    )
+    model_check_seconds: float = Field(
+        30.0, gt=0, description="how often a worker re-reads the champion model and the "
+        "merchants' risk thresholds (promotion events make it reload at once as well)"
+    )
+
+    # --- Webhook sender (payflow webhooks); README "Webhooks" documents the policy
+    webhooks_allow_private_urls: bool | None = Field(
+        None, description="accept webhook URLs on private, loopback, link-local or reserved "
+        "addresses; unset means true in development/test and false in production, where true "
+        "is refused"
+    )
+    webhooks_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="how long one delivery attempt may take"
+    )
+    webhooks_retry_schedule_seconds: tuple[float, ...] = Field(
+        (5, 300, 1800, 7200, 18000, 36000, 36000), min_length=1, max_length=20,
+        description="delay before each retry after a failed attempt (JSON list); after the "
+        "last one the delivery is dead-lettered",
+    )
+    webhooks_retry_jitter: float = Field(
+        0.1, ge=0, le=1, description="each retry waits up to this fraction longer, at random"
+    )
+    webhooks_disable_after_seconds: float = Field(
+        3 * 24 * 3600, gt=0, description="an endpoint whose attempts have all failed for this "
+        "long is disabled"
+    )
+    webhooks_disable_min_failures: int = Field(
+        10, ge=1, description="... and only after at least this many failed attempts in a row"
+    )
+    webhooks_max_in_flight: int = Field(
+        64, ge=1, le=1000, description="concurrent delivery attempts per sender process"
+    )
+    webhooks_max_in_flight_per_endpoint: int = Field(
+        4, ge=1, le=100, description="concurrent attempts to one endpoint per sender process"
+    )
+    webhooks_poll_seconds: float = Field(
+        0.5, gt=0, le=60, description="how often the sender looks for due retries"
+    )
+    webhooks_secret_overlap_seconds: int = Field(
+        24 * 3600, ge=0, le=7 * 24 * 3600,
+        description="how long a rotated-out secret keeps signing, by default",
+    )
+
+    # --- Ledger
+    bank_transfer_clearing_seconds: float = Field(
+        60.0, ge=0, description="sandbox: how long an approved bank transfer takes to clear"
+    )
+    sandbox_dispute_seconds: float = Field(
+        30.0, ge=0, description="sandbox: delay before the dispute test card is disputed"
+    )
+    settlement_delay_days: int = Field(2, ge=0, description="captured funds available T+N")
 
     # --- Secrets (DEV ONLY defaults)
     card_fingerprint_key: SecretStr = Field(
@@ -107,9 +181,23 @@ class Settings(BaseSettings):
             raise ValueError("topic_prefix may hold only letters, digits, '.', '_' and '-'")
         return value
 
+    @field_validator("webhooks_retry_schedule_seconds")
+    @classmethod
+    def _retry_delays_are_positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(delay <= 0 for delay in value):
+            raise ValueError("every webhook retry delay must be positive")
+        return value
+
     @property
     def api_base_url(self) -> str:
         return self.api_url.rstrip("/") or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def webhooks_private_urls_allowed(self) -> bool:
+        """Whether webhook URLs may point at private addresses (never in production)."""
+        if self.environment == "production":
+            return False
+        return True if self.webhooks_allow_private_urls is None else self.webhooks_allow_private_urls
 
     def check_production(self) -> list[str]:
         """Problems that make these settings unfit for production (empty when fine)."""
@@ -126,6 +214,8 @@ class Settings(BaseSettings):
                 problems.append(f"{name} still has its development default")
         if ":payflow@" in self.database_url:
             problems.append("PAYFLOW_DATABASE_URL still uses the development password")
+        if self.webhooks_allow_private_urls:
+            problems.append("PAYFLOW_WEBHOOKS_ALLOW_PRIVATE_URLS is true (SSRF)")
         return problems
 
 

@@ -1,5 +1,6 @@
-"""Commands on ``payments.commands``: capture, void, refund and dispute, from the API to the
-ledger, keyed by payment id so that one payment's commands are applied in order.
+"""Commands on ``payments.commands``: capture, void, refund and dispute from the API, and clear
+(a bank transfer's funds arrived) from the ledger's sandbox clock — keyed by payment id so that
+one payment's commands are applied in order.
 
 A command names what is wanted; the ledger decides whether the payment's state allows it and
 answers the waiting API instance with a ``CommandOutcome``.
@@ -39,6 +40,10 @@ class RefundCommand(CommandData):
     reason: RefundReason | None = None
 
 
+class Clear(CommandData):
+    """A bank transfer's funds arrived (sent by the ledger's own sandbox clock)."""
+
+
 class DisputeCommand(CommandData):
     dispute_id: str
     reason: Annotated[str, Field(min_length=1, max_length=200)]
@@ -64,7 +69,12 @@ class DisputePayment(Message):
     data: DisputeCommand
 
 
-AnyCommand = CapturePayment | VoidPayment | RefundPayment | DisputePayment
+class ClearPayment(Message):
+    type: Literal["payment.clear.v1"] = "payment.clear.v1"
+    data: Clear
+
+
+AnyCommand = CapturePayment | VoidPayment | RefundPayment | DisputePayment | ClearPayment
 PaymentCommand = Annotated[AnyCommand, Field(discriminator="type")]
 _command_adapter: TypeAdapter[AnyCommand] = TypeAdapter(PaymentCommand)
 
