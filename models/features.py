@@ -1,0 +1,176 @@
+"""The fraud features: one implementation for the stream worker and for offline training.
+
+Each entity a payment touches — its card, its network origin (IP address or device), its
+customer and its merchant — has one compact state record holding all of that entity's windows.
+A step function takes the entity's prior record (None for a new entity) and the payment, and
+returns the entity's features for that payment and the updated record. Records are JSON-ready
+lists, exactly what the worker's tables hold, so online and offline share the encoding too.
+
+Velocity counts and sums include the payment itself; the amount z-score, the seconds since the
+previous payment and the new-country signal compare the payment with the history before it.
+The merchant's fraud share counts payments from 35 to 7 days before the payment (28 days) and
+only the labels known by then: labels arrive late, and a feature must not see the future.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from models.facts import LabelFacts, PaymentFacts
+from models.windows import BucketedCounter, RecencySet, RunningMoments
+
+Record = list[Any]
+"""An entity's state as a JSON-ready list (what a table stores)."""
+Features = dict[str, float]
+
+MINUTE, HOUR, DAY = 60, 3600, 86_400
+NO_PREVIOUS_SECONDS = 30.0 * DAY
+"""``card_seconds_since_previous`` for a card's first payment (and the cap for later ones)."""
+LABEL_DELAY_DAYS = 7
+FRAUD_WINDOW_DAYS = 28
+
+
+def _card_windows() -> tuple[BucketedCounter, BucketedCounter, BucketedCounter]:
+    return BucketedCounter(10, 6), BucketedCounter(5 * MINUTE, 12), BucketedCounter(HOUR, 24)
+
+
+def card_features(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
+    """Per card: velocity over 1 min, 1 h, 24 h; distinct merchants and IPs over 24 h; time
+    since the previous payment; the amount against the card's running mean; a new country."""
+    minute, hour, day = _card_windows()
+    merchants, ips = RecencySet(DAY, 64), RecencySet(DAY, 64)
+    countries, moments = RecencySet(3650.0 * DAY, 16), RunningMoments()
+    previous: float | None = None
+    if record is not None:
+        minute.load(record[0]), hour.load(record[1]), day.load(record[2])
+        merchants.load(record[3]), ips.load(record[4]), countries.load(record[5])
+        moments.load(record[6])
+        previous = record[7]
+    t, amount = payment.time_seconds, float(payment.amount_minor)
+    since = NO_PREVIOUS_SECONDS if previous is None else min(max(t - previous, 0.0),
+                                                             NO_PREVIOUS_SECONDS)
+    country = payment.country
+    new_country = country is not None and bool(countries.last_seen) and country not in countries
+    features: Features = {
+        "card_history_count": float(moments.count),
+        "card_seconds_since_previous": since,
+        "card_amount_mean": moments.mean,
+        "card_amount_std": moments.std,
+        "amount_zscore": moments.zscore(amount),
+        "new_country": 1.0 if new_country else 0.0,
+    }
+    for window in (minute, hour, day):
+        window.add(t, amount)
+    merchants.add(payment.merchant_id, t)
+    if payment.ip_address:
+        ips.add(payment.ip_address, t)
+    if country:
+        countries.add(country, t)
+    moments.add(amount)
+    for name, window in (("1m", minute), ("1h", hour), ("24h", day)):
+        count, total = window.window(t)
+        features[f"card_count_{name}"], features[f"card_amount_{name}"] = count, total
+    features["card_distinct_merchants_24h"] = float(merchants.distinct(t))
+    features["card_distinct_ips_24h"] = float(ips.distinct(t))
+    latest = t if previous is None else max(previous, t)
+    encoded = [minute.to_list(), hour.to_list(), day.to_list(), merchants.to_list(),
+               ips.to_list(), countries.to_list(), moments.to_list(), latest]
+    return features, encoded
+
+
+def origin_features(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
+    """Per IP address (else device): distinct cards over 1 h (card testing), count over 1 min."""
+    cards, minute = RecencySet(HOUR, 256), BucketedCounter(10, 6)
+    if record is not None:
+        cards.load(record[0]), minute.load(record[1])
+    t = payment.time_seconds
+    cards.add(payment.card[:16], t)
+    minute.add(t, float(payment.amount_minor))
+    features = {
+        "origin_distinct_cards_1h": float(cards.distinct(t)),
+        "origin_count_1m": minute.window(t)[0],
+    }
+    return features, [cards.to_list(), minute.to_list()]
+
+
+def customer_features(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
+    """Per customer: number of payments and their average amount over 1, 7 and 30 days."""
+    hours, days = BucketedCounter(HOUR, 24), BucketedCounter(DAY, 30)
+    if record is not None:
+        hours.load(record[0]), days.load(record[1])
+    t, amount = payment.time_seconds, float(payment.amount_minor)
+    hours.add(t, amount)
+    days.add(t, amount)
+    features: Features = {}
+    for name, (count, total) in (("1d", hours.window(t)), ("7d", days.window(t, 7)),
+                                 ("30d", days.window(t))):
+        features[f"customer_count_{name}"] = count
+        features[f"customer_avg_amount_{name}"] = total / count if count else 0.0
+    return features, [hours.to_list(), days.to_list()]
+
+
+def merchant_features(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
+    """Per merchant: share of labelled-fraudulent payments over the 28 days ending 7 days ago."""
+    payments, labels = _merchant_state(record)
+    t = payment.time_seconds
+    payments.add(t, 1.0)
+    today = int(t // DAY)
+    first, last = today - LABEL_DELAY_DAYS - FRAUD_WINDOW_DAYS, today - LABEL_DELAY_DAYS
+    counted = float(sum(c for i, (c, _) in payments.counts.items() if first <= i < last))
+    frauds = float(sum(1 for day in labels.values() if first <= day < last))
+    features = {
+        "merchant_payments_28d": counted,
+        "merchant_fraud_share_28d": frauds / counted if counted else 0.0,
+    }
+    newest = today if record is None else max(int(record[2]), today)
+    return features, [payments.to_list(), sorted(labels.items()), newest]
+
+
+def merchant_label(record: Record | None, label: LabelFacts) -> Record:
+    """Record a fraud label against the day of the labelled payment (once per payment)."""
+    payments, labels = _merchant_state(record)
+    newest = max(int(label.time_seconds // DAY), int(record[2]) if record else 0)
+    labels[label.payment_id[-16:]] = int(label.payment_time_seconds // DAY)
+    horizon = newest - LABEL_DELAY_DAYS - FRAUD_WINDOW_DAYS - 1
+    kept = sorted((k, d) for k, d in labels.items() if d >= horizon)[-5000:]
+    return [payments.to_list(), kept, newest]
+
+
+def _merchant_state(record: Record | None) -> tuple[BucketedCounter, dict[str, int]]:
+    payments = BucketedCounter(DAY, LABEL_DELAY_DAYS + FRAUD_WINDOW_DAYS + 1)
+    if record is None:
+        return payments, {}
+    return payments.load(record[0]), {str(k): int(d) for k, d in record[1]}
+
+
+def payment_features(payment: PaymentFacts) -> Features:
+    """Features of the payment alone."""
+    return {"amount_log": math.log1p(payment.amount_minor)}
+
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "amount_log",
+    "card_count_1m", "card_amount_1m", "card_count_1h", "card_amount_1h",
+    "card_count_24h", "card_amount_24h", "card_distinct_merchants_24h",
+    "card_distinct_ips_24h", "card_seconds_since_previous", "card_history_count",
+    "card_amount_mean", "card_amount_std", "amount_zscore", "new_country",
+    "origin_distinct_cards_1h", "origin_count_1m",
+    "customer_count_1d", "customer_avg_amount_1d", "customer_count_7d",
+    "customer_avg_amount_7d", "customer_count_30d", "customer_avg_amount_30d",
+    "merchant_payments_28d", "merchant_fraud_share_28d",
+)  # fmt: skip
+"""Every feature, in the order of a model's input vector."""
+
+ABSENT_ORIGIN: Features = {"origin_distinct_cards_1h": 0.0, "origin_count_1m": 0.0}
+"""Origin features of a payment with neither IP address nor device id."""
+ABSENT_CUSTOMER: Features = {
+    f"customer_{kind}_{name}": 0.0 for kind in ("count", "avg_amount") for name in
+    ("1d", "7d", "30d")
+}
+"""Customer features of a payment without a customer id."""
+
+
+def vector(features: Features) -> list[float]:
+    """The features in ``FEATURE_NAMES`` order (a missing feature is an error)."""
+    return [features[name] for name in FEATURE_NAMES]

@@ -1,0 +1,145 @@
+"""The fraud model registry in PostgreSQL: versioned skops artifacts and their promotions.
+
+Every worker reads the champion from here at start-up and again when a promotion event arrives
+(or, as a safety net, when its periodic check finds a newer promotion). The promotion history is
+append-only; ``rollback`` promotes the model the current champion replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from models.scoring import FraudModel, dump_estimator, load_estimator
+from models.training import TrainedModel
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot be done (unknown version, nothing to roll back to)."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    version: int
+    metrics: dict[str, float]
+    feature_names: tuple[str, ...]
+    window_start: datetime
+    window_end: datetime
+    data_fingerprint: str
+    code_version: str
+    created_at: datetime
+    champion: bool
+
+
+@dataclass(frozen=True)
+class Promotion:
+    version: int
+    previous_version: int | None
+    action: str
+    actor: str
+
+
+def model_name(version: int) -> str:
+    """The ``model_version`` decisions carry."""
+    return f"fraud-v{version}"
+
+
+def register(conn: psycopg.Connection[Any], trained: TrainedModel, code_version: str,
+             description: str = "") -> int:
+    """Store a trained model as the next version (not promoted); return its version."""
+    with conn.transaction():
+        conn.execute("LOCK TABLE fraud_models IN SHARE ROW EXCLUSIVE MODE")
+        row = conn.execute(
+            """INSERT INTO fraud_models (version, artifact, feature_names, metrics,
+                   training_window_start, training_window_end, data_fingerprint, code_version,
+                   description)
+               SELECT coalesce(max(version), 0) + 1, %s, %s, %s, %s, %s, %s, %s, %s
+               FROM fraud_models RETURNING version""",
+            (dump_estimator(trained.estimator), Jsonb(list(trained.feature_names)),
+             Jsonb(trained.metrics), trained.window_start, trained.window_end,
+             trained.data_fingerprint, code_version, description),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def champion(conn: psycopg.Connection[Any]) -> int | None:
+    row = conn.execute(
+        "SELECT version FROM fraud_model_promotions ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def load(conn: psycopg.Connection[Any], version: int) -> FraudModel:
+    """The model of ``version``, deserialized (ModelLoadError when the artifact is bad)."""
+    row = conn.execute(
+        "SELECT artifact, feature_names FROM fraud_models WHERE version = %s", (version,)
+    ).fetchone()
+    if row is None:
+        raise RegistryError(f"no model version {version}")
+    artifact, names = row
+    return FraudModel(model_name(version), load_estimator(bytes(artifact)), tuple(names))
+
+
+def list_models(conn: psycopg.Connection[Any]) -> list[ModelInfo]:
+    current = champion(conn)
+    rows = conn.execute(
+        """SELECT version, metrics, feature_names, training_window_start, training_window_end,
+                  data_fingerprint, code_version, created_at
+           FROM fraud_models ORDER BY version"""
+    ).fetchall()
+    return [
+        ModelInfo(int(r[0]), dict(r[1]), tuple(r[2]), r[3], r[4], r[5], r[6], r[7],
+                  champion=r[0] == current)
+        for r in rows
+    ]
+
+
+def promote(conn: psycopg.Connection[Any], version: int, actor: str,
+            action: str = "promote") -> Promotion:
+    """Make ``version`` the champion (it must load cleanly first)."""
+    load(conn, version)
+    with conn.transaction():
+        conn.execute("LOCK TABLE fraud_model_promotions IN SHARE ROW EXCLUSIVE MODE")
+        previous = champion(conn)
+        conn.execute(
+            """INSERT INTO fraud_model_promotions (version, previous_version, action, actor)
+               VALUES (%s, %s, %s, %s)""",
+            (version, previous, action, actor),
+        )
+    return Promotion(version, previous, action, actor)
+
+
+def rollback(conn: psycopg.Connection[Any], actor: str) -> Promotion:
+    """Promote the model that the current champion replaced when it was last promoted."""
+    current = champion(conn)
+    if current is None:
+        raise RegistryError("no model has been promoted")
+    row = conn.execute(
+        """SELECT previous_version FROM fraud_model_promotions
+           WHERE version = %s AND action = 'promote' ORDER BY seq DESC LIMIT 1""",
+        (current,),
+    ).fetchone()
+    if row is None or row[0] is None or row[0] == current:
+        raise RegistryError(f"fraud-v{current} replaced no other model: nothing to roll back to")
+    return promote(conn, int(row[0]), actor, action="rollback")
+
+
+def promotion_message(promotion: Promotion) -> bytes:
+    """The ``models.promotions`` event announcing a promotion (key: ``fraud``)."""
+    return json.dumps({
+        "id": uuid.uuid4().hex,
+        "type": "model.promoted.v1",
+        "time": datetime.now(UTC).isoformat(),
+        "model": model_name(promotion.version),
+        "version": promotion.version,
+        "previous_version": promotion.previous_version,
+        "action": promotion.action,
+        "actor": promotion.actor,
+    }).encode()
