@@ -200,6 +200,7 @@ class RunningStack:
         stack = cls(environment, supervisor, f"http://127.0.0.1:{port}")
         try:
             stack.wait_ready(timeout_seconds=90)
+            stack.warm_up(timeout_seconds=90)
         except BaseException:
             supervisor.stop_all()
             raise
@@ -217,6 +218,26 @@ class RunningStack:
                 pass
             time.sleep(0.3)
         pytest.fail(f"the API was not ready within {timeout_seconds}s", pytrace=False)
+
+    def warm_up(self, timeout_seconds: float) -> None:
+        """Send one payment and wait until it is decided: consumers have joined their groups
+        and own their partitions, so tests see steady-state latency from the first request."""
+        key = self.environment.create_merchant("Warm-up Merchant").api_key
+        headers = {"Authorization": f"Bearer {key}"}
+        card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+        created = httpx.post(f"{self.base_url}/v1/payments", headers=headers, timeout=10, json={
+            "amount": 100, "currency": "usd", "payment_method": {"type": "card", "card": card}})
+        assert created.status_code in (201, 202), created.text
+        payment_id = created.json()["transaction"]["id"]
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            status = httpx.get(f"{self.base_url}/v1/payments/{payment_id}", headers=headers,
+                               timeout=10).json()["status"]
+            if status != "pending":
+                return
+            time.sleep(0.3)
+        pytest.fail(f"the pipeline did not decide a payment within {timeout_seconds}s; logs in "
+                    f"{self.supervisor.log_dir}", pytrace=False)
 
     def stop(self) -> None:
         self.supervisor.stop_all()
