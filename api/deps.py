@@ -1,4 +1,5 @@
-"""What routes need, as nouns: ``ServicesDep``, ``MerchantId``, ``IdempotencyKey``."""
+"""What routes need, as nouns: ``ServicesDep``, ``MerchantId``, ``IdempotencyKey``,
+``CurrentSession`` (the dashboard user), ``SessionsDep`` and ``LoginLimiterDep``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from api.errors import ApiError
 from api.services import Services
+from api.sessions import LoginLimiter, Session, SessionStore
 
 
 def get_services(request: Request) -> Services:
@@ -19,7 +22,29 @@ def get_merchant_id(request: Request) -> str:
     return merchant_id
 
 
+def get_session(request: Request) -> Session:
+    """The dashboard session that authenticated this request (401 for API-key requests)."""
+    session: Session | None = getattr(request.state, "session", None)  # set by api.auth
+    if session is None:
+        raise ApiError(401, "not_logged_in", "This needs a dashboard session: log in first.",
+                       type="authentication_error")
+    return session
+
+
+def get_session_store(request: Request) -> SessionStore:
+    store: SessionStore = request.app.state.sessions
+    return store
+
+
+def get_login_limiter(request: Request) -> LoginLimiter:
+    limiter: LoginLimiter = request.app.state.login_limiter
+    return limiter
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
+CurrentSession = Annotated[Session, Depends(get_session)]
+SessionsDep = Annotated[SessionStore, Depends(get_session_store)]
+LoginLimiterDep = Annotated[LoginLimiter, Depends(get_login_limiter)]
 MerchantId = Annotated[str, Depends(get_merchant_id)]
 IdempotencyKey = Annotated[
     str | None,

@@ -12,8 +12,9 @@ from fastapi import FastAPI
 
 from api.auth import ApiKeyAuth
 from api.errors import install_error_handlers
-from api.routes import health, payments
+from api.routes import analytics, dashboard_auth, health, payments
 from api.services import Services
+from api.sessions import LoginLimiter, SessionStore
 from payflow.settings import Settings, get_settings
 
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = Services.build(settings)
         await services.start()
         app.state.services = services
+        _attach_sessions(app, services, settings)
         try:
             yield
         finally:
@@ -42,5 +44,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(payments.router)
+    app.include_router(dashboard_auth.router)
+    app.include_router(analytics.router)
     app.add_middleware(ApiKeyAuth)
     return app
+
+
+def _attach_sessions(app: FastAPI, services: Services, settings: Settings) -> None:
+    """Dashboard sessions and the failed-login limiter, on the API's Redis connection."""
+    namespace = settings.topic_prefix  # isolates test runs sharing one Redis
+    app.state.session_cookie_name = settings.session_cookie_name
+    app.state.sessions = SessionStore(
+        services.redis, settings.session_secret.get_secret_value().encode(),
+        settings.session_ttl_seconds, namespace,
+    )
+    app.state.login_limiter = LoginLimiter(
+        services.redis, per_email=settings.login_max_failures,
+        per_address=settings.login_max_failures_per_ip,
+        window_seconds=settings.login_failure_window_seconds, namespace=namespace,
+    )

@@ -196,6 +196,7 @@ class RunningStack:
         supervisor = Supervisor(log_dir, env=env)
         supervisor.start("worker", "worker")
         supervisor.start("ledger", "ledger")
+        supervisor.start("analytics", "analytics")
         supervisor.start("api", "api")
         stack = cls(environment, supervisor, f"http://127.0.0.1:{port}")
         try:

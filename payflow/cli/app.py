@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from payflow.cli import db, demo, merchant, processes, services, topics
+from payflow.cli import db, demo, merchant, processes, services, topics, user
 
 app = typer.Typer(
     name="payflow",
@@ -16,6 +16,8 @@ app.add_typer(services.app, name="services")
 app.add_typer(db.app, name="db")
 app.add_typer(topics.app, name="topics")
 app.add_typer(merchant.app, name="merchant")
-for command in (processes.api, processes.worker, processes.ledger, processes.dashboard):
+app.add_typer(user.app, name="user")
+for command in (processes.api, processes.worker, processes.ledger, processes.analytics,
+                processes.dashboard):
     app.command()(command)
 app.command()(demo.demo)

@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from ingest.simulator import TrafficSimulator
 from ingest.topics import PAYMENT_DECISIONS, PAYMENT_REQUESTS
+from payflow.cli.user import ensure_user
 from payflow.db.migrate import migrate
 from payflow.lag import group_lag
 from payflow.merchants import create_or_add_key
@@ -29,6 +30,7 @@ from payflow.supervisor import Supervisor
 from payflow.topics import create_topics
 
 DEMO_EMAIL = "demo@payflow.test"
+DEMO_PASSWORD = "payflow-demo-password"  # DEV ONLY: the demo's dashboard login, printed on start
 
 
 def demo(
@@ -39,7 +41,10 @@ def demo(
     """Start everything and send simulated payments, with a live status line."""
     settings = get_settings()
     _prepare(settings)
-    key = asyncio.run(create_or_add_key(settings.database_url, "Demo Merchant", DEMO_EMAIL)).api_key
+    merchant = asyncio.run(create_or_add_key(settings.database_url, "Demo Merchant", DEMO_EMAIL))
+    key = merchant.api_key
+    asyncio.run(ensure_user(settings.database_url, DEMO_EMAIL, DEMO_PASSWORD, "merchant",
+                            merchant.merchant_id))
     supervisor = Supervisor(settings.home / "logs")
     try:
         _start_children(settings, supervisor, key, dashboard)
@@ -48,7 +53,7 @@ def demo(
     except KeyboardInterrupt:
         pass
     finally:
-        typer.echo("\ndemo: stopping the API, worker, ledger and dashboard ...")
+        typer.echo("\ndemo: stopping the API, worker, ledger, analytics and dashboard ...")
         supervisor.stop_all()
         typer.echo("demo: stopped. Services keep running; `payflow services down` stops them.")
 
@@ -77,12 +82,13 @@ def _start_children(settings: Settings, supervisor: Supervisor, key: str, dashbo
             typer.secho(f"demo: port {port} for the {what} is taken (another demo running?)",
                         fg=typer.colors.RED, err=True)
             raise typer.Exit(2)
-    _step("starting the stream worker, ledger consumer and API")
+    _step("starting the stream worker, ledger consumer, analytics consumer and API")
     supervisor.start("worker", "worker")
     supervisor.start("ledger", "ledger")
+    supervisor.start("analytics", "analytics")
     supervisor.start("api", "api")
     if dashboard:
-        supervisor.start("dashboard", "dashboard", extra_env={"PAYFLOW_DASHBOARD_API_KEY": key})
+        supervisor.start("dashboard", "dashboard")
     _wait_ready(supervisor, "API", f"http://{settings.api_host}:{settings.api_port}/readyz")
     if dashboard:
         _wait_ready(supervisor, "dashboard",
@@ -119,6 +125,8 @@ def _introduce(settings: Settings, key: str, dashboard: bool) -> None:
     if dashboard:
         dashboard_url = f"http://{settings.api_host}:{settings.dashboard_port}"
         typer.secho(f"  Dashboard:  {dashboard_url}", bold=True)
+        typer.secho(f"  Login:      {DEMO_EMAIL} / {DEMO_PASSWORD}  (DEV ONLY demo password)",
+                    bold=True)
     typer.secho(f"  API key:    {key}", bold=True)
     typer.echo(f"  Logs:       {settings.home / 'logs'}")
     typer.echo("\n  Try it:")

@@ -1,4 +1,4 @@
-"""The deployables, one command each: ``payflow api | worker | ledger | dashboard``.
+"""The deployables, one command each: ``payflow api | worker | ledger | analytics | dashboard``.
 
 Each is a composition root: it reads the settings once and builds its adapters; SIGTERM and
 Ctrl-C stop it cleanly.
@@ -60,6 +60,23 @@ def ledger() -> None:
 
     async def main() -> None:
         consumer = LedgerConsumer(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, consumer.stop)
+        await consumer.run()
+
+    asyncio.run(main())
+
+
+def analytics() -> None:
+    """Run the analytics consumer: keep the dashboard's rollups current from the public events."""
+    from streams.rollups.consumer import AnalyticsConsumer
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+
+    async def main() -> None:
+        consumer = AnalyticsConsumer(settings)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, consumer.stop)

@@ -1,0 +1,160 @@
+"""``payflow analytics``: keeps the rollups current from ``payments.events`` and decisions.
+
+A plain aiokafka consumer group (like the ledger's). For each consumed batch, in one PostgreSQL
+transaction: claim the batch's message ids in ``analytics_processed_messages`` (ids claimed
+before are skipped), add the new messages' contributions to their hour and day buckets, commit;
+then commit the Kafka offsets. A crash before the database commit redelivers the batch and it is
+counted once; a crash after it redelivers messages whose ids are already claimed.
+
+Review decisions are claimed per payment (``review:<payment id>``), so a decision the ledger
+ignores as a duplicate is not counted twice either. Undecodable messages go to the dead-letter
+topic with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from ingest.contracts import UndecodableMessage, decode_decision, decode_event
+from ingest.topics import DEAD_LETTERS, PAYMENT_DECISIONS, PAYMENT_EVENTS
+from payflow.settings import Settings
+from streams.rollups import store
+from streams.rollups.model import BatchRollup, Contribution, contribution, review_contribution
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 1000
+PRUNE_EVERY_SECONDS = 3600.0
+CLAIM_RETENTION_DAYS = 31
+"""Longer than the retention of both consumed topics (30 days)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """A review decision, waiting for its payment's currency."""
+
+    merchant_id: str
+    payment_id: str
+    time: datetime
+
+
+@dataclass
+class ParsedBatch:
+    claims: dict[str, str] = field(default_factory=dict)
+    """Claim id → topic, for every message that counts."""
+    items: list[tuple[str, Contribution | Review]] = field(default_factory=list)
+    dead_letters: list[tuple[ConsumerRecord[bytes, bytes], str]] = field(default_factory=list)
+
+
+def parse(records: list[ConsumerRecord[bytes, bytes]], decisions_topic: str) -> ParsedBatch:
+    """Decode a batch into what counts, keyed by claim id; poison messages set aside."""
+    parsed = ParsedBatch()
+    for record in records:
+        try:
+            claim, item = _item(record, decisions_topic)
+        except UndecodableMessage as error:
+            parsed.dead_letters.append((record, str(error)))
+            continue
+        if item is not None and claim not in parsed.claims:
+            parsed.claims[claim] = record.topic
+            parsed.items.append((claim, item))
+    return parsed
+
+
+def _item(record: ConsumerRecord[bytes, bytes],
+          decisions_topic: str) -> tuple[str, Contribution | Review | None]:
+    if record.topic == decisions_topic:
+        decision = decode_decision(record.value)
+        if decision.data.outcome != "review":
+            return decision.id, None
+        payment_id = decision.data.payment_id
+        return f"review:{payment_id}", Review(decision.merchant_id, payment_id, decision.time)
+    event = decode_event(record.value)
+    return event.id, contribution(event)
+
+
+class AnalyticsConsumer:
+    def __init__(self, settings: Settings) -> None:
+        prefix = settings.topic_prefix
+        self.decisions_topic = PAYMENT_DECISIONS.name_for(prefix)
+        self.dead_letter_topic = DEAD_LETTERS.name_for(prefix)
+        self.consumer = AIOKafkaConsumer(
+            PAYMENT_EVENTS.name_for(prefix), self.decisions_topic,
+            bootstrap_servers=settings.kafka_bootstrap, group_id=f"{prefix}payflow-analytics",
+            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=200,
+            max_poll_records=MAX_BATCH,
+        )
+        self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
+        self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            settings.database_url, min_size=1, max_size=2, open=False
+        )
+        self._stopping = asyncio.Event()
+        self.counted = 0
+
+    async def run(self) -> None:
+        await self.pool.open(wait=True)
+        await self.producer.start()
+        await self.consumer.start()
+        log.info("analytics consumer started")
+        last_prune = time.monotonic()
+        try:
+            while not self._stopping.is_set():
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=MAX_BATCH)
+                records = [record for part in batches.values() for record in part]
+                if records:
+                    await self.process(records)
+                    await self.consumer.commit()
+                if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
+                    await self.prune()
+                    last_prune = time.monotonic()
+        finally:
+            await self.consumer.stop()
+            await self.producer.stop()
+            await self.pool.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        parsed = parse(records, self.decisions_topic)
+        async with self.pool.connection() as conn, conn.transaction():
+            fresh = await store.claim(conn, parsed.claims)
+            items = [(claim, item) for claim, item in parsed.items if claim in fresh]
+            batch = BatchRollup().extend(await self._resolve(conn, items))
+            await store.write(conn, batch)
+        self.counted += len(items)
+        for record, reason in parsed.dead_letters:
+            log.warning("dead-lettering a message from %s: %s", record.topic, reason[:200])
+            headers = [("reason", reason.encode()), ("topic", record.topic.encode())]
+            await self.producer.send_and_wait(
+                self.dead_letter_topic, record.value, key=record.key, headers=headers
+            )
+
+    async def _resolve(self, conn: AsyncConnection[Any],
+                       items: list[tuple[str, Contribution | Review]]) -> list[Contribution]:
+        """Contributions, with each review given its payment's currency."""
+        reviews = [item for _, item in items if isinstance(item, Review)]
+        currencies = await store.currencies_of(conn, [r.payment_id for r in reviews])
+        resolved = [item for _, item in items if isinstance(item, Contribution)]
+        for review in reviews:
+            currency = currencies.get(review.payment_id)
+            if currency is None:
+                log.error("review decision for unknown payment %s", review.payment_id)
+                continue
+            resolved.append(review_contribution(review.merchant_id, currency, review.time))
+        return resolved
+
+    async def prune(self) -> None:
+        async with self.pool.connection() as conn:
+            removed = await store.prune(conn, CLAIM_RETENTION_DAYS)
+        if removed:
+            log.info("forgot %d analytics claims older than %d days", removed,
+                     CLAIM_RETENTION_DAYS)
