@@ -67,6 +67,14 @@ PAYMENT_EVENTS = Topic(
     visibility=Visibility.PUBLIC,
     retention_ms=30 * DAY_MS,
 )
+PAYOUTS = Topic(
+    name="payouts",
+    key="merchant id",
+    description="Payouts created and paid by the daily settlement, in order per merchant.",
+    visibility=Visibility.PUBLIC,
+    partitions=3,
+    retention_ms=365 * DAY_MS,
+)
 DEAD_LETTERS = Topic(
     name="payflow.deadletter",
     key="the original message's key",
@@ -80,5 +88,6 @@ CATALOG: tuple[Topic, ...] = (
     PAYMENT_DECISIONS,
     PAYMENT_COMMANDS,
     PAYMENT_EVENTS,
+    PAYOUTS,
     DEAD_LETTERS,
 )

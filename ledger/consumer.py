@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -45,6 +46,7 @@ from ingest.contracts import (
 from ingest.topics import DEAD_LETTERS, PAYMENT_COMMANDS, PAYMENT_DECISIONS, PAYMENT_REQUESTS
 from ledger import store
 from ledger.handlers import SOURCE, BatchEffects, Handlers
+from ledger.settle import settle_day
 from payflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class LedgerConsumer:
         self.redis: Redis = Redis.from_url(settings.redis_url)
         self.handlers = Handlers(settings)
         self._stopping = asyncio.Event()
+        self._settled_day: date | None = None
         self.applied = 0
 
     async def run(self) -> None:
@@ -97,6 +100,7 @@ class LedgerConsumer:
                     await self.consumer.commit()
                 if time.monotonic() - last_sweep > SWEEP_SECONDS:
                     await self.sweep()
+                    await self.settle_when_due()
                     last_sweep = time.monotonic()
         finally:
             await self.consumer.stop()
@@ -217,6 +221,17 @@ class LedgerConsumer:
                                     reason="fraudulent", actor="sandbox"))
             sends.append(await self._send_command(command))
         await asyncio.gather(*sends)
+
+    async def settle_when_due(self) -> None:
+        """The scheduled daily settlement: once per UTC day, at the first sweep after midnight
+        (settling a day twice creates nothing, so several consumers may all try)."""
+        today = datetime.now(UTC).date()
+        if self._settled_day == today:
+            return
+        results = await settle_day(self.settings.database_url, today)
+        self._settled_day = today
+        if results:
+            log.info("settled %d merchant balances for %s", len(results), today)
 
     async def _send_command(self, command: ClearPayment | DisputePayment) -> Any:
         return await self.producer.send(self.commands_topic, command.encode(), key=command.key())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from payflow.cli import db, demo, merchant, processes, services, topics, user
+from payflow.cli import db, demo, ledger, merchant, processes, services, topics, user
 
 app = typer.Typer(
     name="payflow",
@@ -21,3 +21,5 @@ for command in (processes.api, processes.worker, processes.ledger, processes.ana
                 processes.dashboard):
     app.command()(command)
 app.command()(demo.demo)
+app.command()(ledger.settle)
+app.command()(ledger.reconcile)
