@@ -12,7 +12,8 @@ from fastapi import FastAPI
 
 from api.auth import ApiKeyAuth
 from api.errors import install_error_handlers
-from api.routes import analytics, dashboard_auth, health, payments
+from api.ratelimit import RateLimit
+from api.routes import analytics, dashboard_auth, health, ledger_views, payments
 from api.services import Services
 from api.sessions import LoginLimiter, SessionStore
 from payflow.settings import Settings, get_settings
@@ -44,8 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(payments.router)
+    app.include_router(ledger_views.router)
     app.include_router(dashboard_auth.router)
     app.include_router(analytics.router)
+    app.add_middleware(RateLimit)  # inside authentication: it needs the merchant
     app.add_middleware(ApiKeyAuth)
     return app
 

@@ -100,8 +100,8 @@ async def _settle_one(conn: AsyncConnection[Any], merchant_id: str, currency: st
     )
     row = await cursor.fetchone()
     plan = plan_settlement(merchant_id, currency, day, lines, row[0] if row else 0)
-    await conn.execute("UPDATE settlements SET net_amount = %s WHERE id = %s",
-                       (plan.net, settlement_id))
+    await conn.execute("UPDATE settlements SET net_amount = %s, report = %s WHERE id = %s",
+                       (plan.net, report_csv(plan), settlement_id))
     async with conn.cursor() as items:
         await items.executemany(
             "INSERT INTO settlement_items (entry_id, settlement_id) VALUES (%s, %s)",

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         "empty means http://{api_host}:{api_port}"
     )
     dashboard_port: int = Field(8501, description="port of the Streamlit dashboard")
+    rate_limit_per_second: float = Field(
+        100.0, gt=0, description="API requests per second per merchant (token bucket refill)"
+    )
+    rate_limit_burst: int = Field(
+        200, ge=1, description="requests a merchant may send at once before the rate applies"
+    )
     dashboard_refresh_seconds: int = Field(
         30, ge=5, le=3600, description="how often the dashboard's Overview refreshes itself"
     )
