@@ -83,6 +83,65 @@ DEAD_LETTERS = Topic(
     retention_ms=30 * DAY_MS,
 )
 
+# --- The risk engine's internal repartition topics (streams/): each carries a payment being
+# scored (and, for merchants, fraud labels) keyed by the entity whose features come next.
+RISK_CARDS = Topic(
+    name="risk.cards",
+    key="card fingerprint",
+    description="Payments being scored, keyed by card: the card-features stage.",
+    retention_ms=1 * DAY_MS,
+)
+RISK_ORIGINS = Topic(
+    name="risk.origins",
+    key="ip:<address> or device:<id>",
+    description="Payments being scored, keyed by network origin: the card-testing stage.",
+    retention_ms=1 * DAY_MS,
+)
+RISK_CUSTOMERS = Topic(
+    name="risk.customers",
+    key="customer id",
+    description="Payments being scored, keyed by customer: the customer-features stage.",
+    retention_ms=1 * DAY_MS,
+)
+RISK_MERCHANTS = Topic(
+    name="risk.merchants",
+    key="merchant id",
+    description="Payments being scored and fraud labels, keyed by merchant: the deciding stage.",
+    retention_ms=1 * DAY_MS,
+)
+FEATURE_LOG = Topic(
+    name="risk.feature-log",
+    key="payment id",
+    description="Every decision with its feature vector and model version (training data).",
+    retention_ms=30 * DAY_MS,
+)
+MODEL_PROMOTIONS = Topic(
+    name="models.promotions",
+    key="model name",
+    description="A fraud model version was promoted or rolled back; every worker reloads.",
+    partitions=1,
+    retention_ms=365 * DAY_MS,
+)
+
+
+def _changelog(table: str, key: str) -> Topic:
+    """The changelog of a stream-worker table (Faust names it ``<app id>-<table>-changelog``)."""
+    return Topic(
+        name=f"payflow-streams-{table}-changelog",
+        key=key,
+        description=f"Changelog of the risk engine's {table} table (restores it on restart).",
+        retention_ms=-1,
+        compacted=True,
+    )
+
+
+RISK_TABLE_CHANGELOGS = (
+    _changelog("card-state", "card fingerprint"),
+    _changelog("origin-state", "network origin"),
+    _changelog("customer-state", "customer id"),
+    _changelog("merchant-state", "merchant id"),
+)
+
 CATALOG: tuple[Topic, ...] = (
     PAYMENT_REQUESTS,
     PAYMENT_DECISIONS,
@@ -90,4 +149,11 @@ CATALOG: tuple[Topic, ...] = (
     PAYMENT_EVENTS,
     PAYOUTS,
     DEAD_LETTERS,
+    RISK_CARDS,
+    RISK_ORIGINS,
+    RISK_CUSTOMERS,
+    RISK_MERCHANTS,
+    FEATURE_LOG,
+    MODEL_PROMOTIONS,
+    *RISK_TABLE_CHANGELOGS,
 )

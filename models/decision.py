@@ -33,6 +33,8 @@ MANY_IPS = "Card used from many IP addresses"
 MANY_MERCHANTS = "Card used at many merchants"
 RISKY_MERCHANT = "Merchant with an elevated fraud rate"
 BLOCKED_CARD = "Card is blocked as fraudulent"
+NEW_CARD = "Card with no payment history"
+SMALL_AMOUNT = "Small amount typical of card testing"
 
 FEATURE_REASONS: dict[str, str] = {
     "amount_log": LARGE_AMOUNT, "amount_zscore": AMOUNT_SPIKE, "new_country": NEW_GEOGRAPHY,
@@ -42,8 +44,11 @@ FEATURE_REASONS: dict[str, str] = {
     "card_distinct_merchants_24h": MANY_MERCHANTS, "origin_distinct_cards_1h": CARD_TESTING,
     "origin_count_1m": ORIGIN_VELOCITY, "merchant_fraud_share_28d": RISKY_MERCHANT,
     "customer_count_1d": VELOCITY, "customer_count_7d": VELOCITY,
+    "card_seconds_since_previous:low": VELOCITY, "card_history_count:low": NEW_CARD,
+    "amount_log:low": SMALL_AMOUNT,
 }  # fmt: skip
-"""The reason a merchant reads when a feature is among the model's top contributors."""
+"""The reason a merchant reads when a feature is among the model's top contributors
+(``<feature>:low``: the feature raised the score by being unusually low)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,8 @@ class ModelOpinion:
     score: int
     """The model's fraud probability as 0-100."""
     top_features: tuple[str, ...] = ()
-    """The features that raised the score most, strongest first."""
+    """The features that raised the score most, strongest first (``<feature>:low`` when a
+    feature raised it by being unusually low)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,10 @@ class Promotion:
     previous_version: int | None
     action: str
     actor: str
+
+
+Change = Callable[[psycopg.Connection[Any]], Promotion]
+"""A registry change that yields a promotion (promote or rollback)."""
 
 
 def model_name(version: int) -> str:

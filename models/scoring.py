@@ -6,7 +6,8 @@ was trained on. ``FraudModel`` scores a whole micro-batch with one ``predict_pro
 
 Contributions: when the estimator is a pipeline ending in a linear model, a feature's
 contribution is its transformed value times its coefficient, which is exact for the logit; for
-other estimators no contributions are given (the rules still explain the verdict).
+other estimators no contributions are given (the rules still explain the verdict). A feature
+that raised the score by being unusually low is named ``<feature>:low``.
 """
 
 from __future__ import annotations
@@ -77,11 +78,13 @@ class FraudModel:
         coefficients = _linear_coefficients(self.estimator)
         if coefficients is None:
             return [()] * len(matrix)
-        contributions = self.estimator[:-1].transform(matrix) * coefficients
+        transformed = self.estimator[:-1].transform(matrix)
+        contributions = transformed * coefficients
         order = np.argsort(-contributions, axis=1)[:, :TOP_FEATURES]
         names = self.feature_names
         return [
-            tuple(names[i] for i in row_order if contributions[r, i] > 0)
+            tuple(names[i] if transformed[r, i] >= 0 else f"{names[i]}:low"
+                  for i in row_order if contributions[r, i] > 0)
             for r, row_order in enumerate(order)
         ]
 

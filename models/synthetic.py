@@ -34,6 +34,10 @@ class _Customer:
     country: str
     ip: str
     mean_amount: float
+    first_day: int
+    """Customers keep arriving, so first payments on fresh cards are ordinary too."""
+    guest: bool
+    """Pays without a customer id (guest checkout)."""
 
 
 def generate(seed: int = 7, customers: int = 600, days: int = 21,
@@ -41,14 +45,15 @@ def generate(seed: int = 7, customers: int = 600, days: int = 21,
     """A reproducible history: same arguments, same events."""
     rng = random.Random(seed)
     merchants = [f"m_synth_{i}" for i in range(12)]
-    people = [_customer(rng, i) for i in range(customers)]
+    people = [_customer(rng, i, days) for i in range(customers)]
     events: list[PaymentFacts | LabelFacts] = []
     fraud: set[str] = set()
     for day in range(days):
         day_start = start_seconds + day * DAY
         for person in rng.sample(people, k=customers // 3):
-            events += _ordinary_day(rng, person, merchants, day_start)
-        for _ in range(2):
+            if person.first_day <= day:
+                events += _ordinary_day(rng, person, merchants, day_start)
+        for _ in range(1):
             burst = _card_testing(rng, merchants, day_start + rng.uniform(0, DAY))
             events += burst
             fraud.update(p.payment_id for p in burst)
@@ -62,11 +67,11 @@ def generate(seed: int = 7, customers: int = 600, days: int = 21,
     return SyntheticHistory(events, frozenset(fraud))
 
 
-def _customer(rng: random.Random, index: int) -> _Customer:
+def _customer(rng: random.Random, index: int, days: int) -> _Customer:
     cards = tuple(f"card_{index}_{k}" for k in range(rng.choice((1, 1, 2))))
     ip = f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
     return _Customer(f"cus_{index}", cards, rng.choice(COUNTRIES), ip,
-                     rng.lognormvariate(8.0, 0.7))
+                     rng.lognormvariate(7.6, 1.0), rng.randrange(days), rng.random() < 0.4)
 
 
 def _payment(rng: random.Random, t: float, merchant: str, amount: float, card: str,
@@ -82,8 +87,9 @@ def _ordinary_day(rng: random.Random, person: _Customer, merchants: list[str],
                   day_start: float) -> list[PaymentFacts]:
     return [
         _payment(rng, day_start + rng.uniform(0, DAY), rng.choice(merchants[:8]),
-                 rng.lognormvariate(0, 0.35) * person.mean_amount, rng.choice(person.cards),
-                 person.id, person.ip, person.country)
+                 rng.uniform(100, 1500) if rng.random() < 0.2  # coffee, parking, a song
+                 else rng.lognormvariate(0, 0.35) * person.mean_amount, rng.choice(person.cards),
+                 None if person.guest else person.id, person.ip, person.country)
         for _ in range(rng.choice((1, 1, 1, 2, 3)))
     ]
 
@@ -92,7 +98,7 @@ def _card_testing(rng: random.Random, merchants: list[str], t: float) -> list[Pa
     ip = f"203.0.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
     merchant = rng.choice(merchants)
     return [
-        _payment(rng, t + i * rng.uniform(2, 20), merchant, rng.uniform(100, 300),
+        _payment(rng, t + i * rng.uniform(2, 20), merchant, rng.uniform(100, 2000),
                  f"tested_{rng.getrandbits(48):012x}", None, ip, "RU")
         for i in range(rng.randint(8, 25))
     ]

@@ -63,6 +63,12 @@ class PaymentRequest(Contract):
     metadata: dict[str, str] = Field(default_factory=dict)
     reply_to: str | None = None
     """Where the API instance that took the request waits for the outcome (a Redis channel)."""
+    device_id: Annotated[str, Field(max_length=200)] | None = None
+    """The client device's identifier (e.g. a browser fingerprint), when the merchant sends one:
+    risk counts distinct cards per device as it does per IP address."""
+    ip_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    """ISO 3166-1 alpha-2 country of ``ip_address`` (geolocated by the API), when known: risk
+    flags a country the card has not been used from before."""
 
 
 class Decision(Contract):

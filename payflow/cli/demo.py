@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from ingest.simulator import TrafficSimulator
 from ingest.topics import PAYMENT_DECISIONS, PAYMENT_REQUESTS
 from payflow.cli.user import ensure_user
+from payflow.cli.model import bootstrap_model
 from payflow.db.migrate import migrate
 from payflow.lag import group_lag
 from payflow.merchants import create_or_add_key
@@ -73,6 +74,8 @@ def _prepare(settings: Settings) -> None:
     _step("applying migrations and creating topics")
     migrate(settings.database_url)
     asyncio.run(create_topics(settings))
+    if bootstrap_model(settings) is not None:
+        _step("no fraud model was promoted: trained and promoted a first one on synthetic data")
 
 
 def _start_children(settings: Settings, supervisor: Supervisor, key: str, dashboard: bool) -> None:

@@ -82,8 +82,8 @@ def test_thresholds_out_of_order_are_a_bug() -> None:
         RiskPolicy(review_threshold=80, block_threshold=50)
 
 
-@given(st.dictionaries(st.sampled_from(sorted(ORDINARY) + ["origin_distinct_cards_1h",
-                                                           "new_country", "amount_zscore"]),
+@given(st.dictionaries(st.sampled_from([*sorted(ORDINARY), "origin_distinct_cards_1h",
+                                       "new_country", "amount_zscore"]),
                        st.floats(-100, 1e9)),
        st.one_of(st.none(), st.integers(0, 100).map(ModelOpinion)),
        st.integers(0, 100), st.integers(0, 100), st.booleans())
