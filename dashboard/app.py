@@ -1,68 +1,61 @@
-"""payflow dashboard (foundation): recent payments of the merchant whose key it holds.
+"""payflow's dashboard: the Streamlit entry point (``payflow dashboard`` runs it).
 
-It reads everything through the API (``GET /v1/payments``) and holds no database credentials.
-Login, analytics pages and actions arrive with the dashboard issue.
+Logged out, the only page is Login. Logged in, the sidebar shows the user, a merchant picker
+for analysts and admins, and Log out; the pages reach data only through the API, as that user
+(``dashboard.client``). The dashboard holds no database credentials.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
 import streamlit as st
 
-from payflow.settings import get_settings
+from dashboard.client import ApiClient
+from dashboard.state import clear_cache, current_auth, end_session, guarded
 
 st.set_page_config(page_title="payflow", page_icon="💳", layout="wide")
 
+PAGES = {
+    "Money": [("app_pages/overview.py", "Overview", "📈"),
+              ("app_pages/transactions.py", "Transactions", "💳"),
+              ("app_pages/payouts.py", "Payouts", "🏦"),
+              ("app_pages/exports.py", "Exports", "⬇️")],
+    "Operations": [("app_pages/risk.py", "Risk", "🛡️"),
+                   ("app_pages/webhooks.py", "Webhooks", "🔔")],
+}
 
-@st.cache_data(ttl=2)
-def load_payments(base_url: str, api_key: str, limit: int) -> dict[str, Any]:
-    response = httpx.get(
-        f"{base_url}/v1/payments",
-        params={"limit": limit},
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=5,
-    )
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    return body
+
+def sidebar() -> None:
+    auth = current_auth()
+    assert auth is not None
+    st.sidebar.write(f"**{auth.email}** · {auth.role}")
+    if auth.can_switch_merchant:
+        merchants = guarded("Merchants", lambda: ApiClient(auth).merchants()) or []
+        names = {m["id"]: f"{m['name']} ({m['id']})" for m in merchants}
+        ids = list(names)
+        current = ids.index(auth.merchant_id) if auth.merchant_id in ids else None
+        chosen = st.sidebar.selectbox("Merchant", ids, index=current, key="nav_merchant",
+                                      format_func=names.__getitem__,
+                                      placeholder="Choose a merchant")
+        if chosen != auth.merchant_id:
+            st.session_state["auth"] = auth.acting_for(chosen)
+            clear_cache()
+            st.rerun()
+    if st.sidebar.button("Log out", key="nav_logout"):
+        guarded("Log out", lambda: ApiClient(auth).logout())
+        end_session("You are logged out.")
+        st.rerun()
 
 
 def main() -> None:
-    settings = get_settings()
-    st.title("payflow")
-    api_key = settings.dashboard_api_key.get_secret_value() or st.text_input(
-        "API key", type="password", key="home_api_key"
-    )
-    if not api_key:
-        st.info("Enter a secret API key (sk_test_...) to see that merchant's payments.")
-        return
-    try:
-        page = load_payments(settings.api_base_url, api_key, 50)
-    except httpx.HTTPError as error:
-        st.error(f"The API did not answer: {error}")
-        return
-    rows = [
-        {
-            "id": t["id"],
-            "created": t["created_at"],
-            "amount": t["amount"],
-            "currency": t["currency"],
-            "status": t["status"],
-            "fraud score": t["fraud_score"],
-            "risk": t["risk_level"],
-            "card": (t["payment_method"].get("card") or {}).get("last4"),
-        }
-        for t in page["data"]
-    ]
-    left, right = st.columns(2)
-    left.metric("Payments", page["total"])
-    right.metric("Shown", len(rows))
-    st.dataframe(rows, use_container_width=True, hide_index=True)
-    if st.button("Refresh", key="home_refresh"):
-        load_payments.clear()
-        st.rerun()
+    if current_auth() is None:
+        navigation = st.navigation([st.Page("app_pages/login.py", title="Log in", icon="🔑")])
+    else:
+        sidebar()
+        navigation = st.navigation({
+            section: [st.Page(path, title=title, icon=icon) for path, title, icon in pages]
+            for section, pages in PAGES.items()
+        })
+    navigation.run()
 
 
 main()
