@@ -16,6 +16,8 @@ from api.ratelimit import RateLimit
 from api.routes import analytics, dashboard_auth, health, ledger_views, payments
 from api.services import Services
 from api.sessions import LoginLimiter, SessionStore
+from api.webhooks import dashboard_routes as webhook_dashboard_routes
+from api.webhooks import routes as webhook_routes
 from payflow.settings import Settings, get_settings
 
 
@@ -45,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(payments.router)
+    app.include_router(webhook_routes.router)
+    app.include_router(webhook_dashboard_routes.router)
     app.include_router(ledger_views.router)
     app.include_router(dashboard_auth.router)
     app.include_router(analytics.router)

@@ -203,7 +203,9 @@ class Settings(BaseSettings):
         """Whether webhook URLs may point at private addresses (never in production)."""
         if self.environment == "production":
             return False
-        return True if self.webhooks_allow_private_urls is None else self.webhooks_allow_private_urls
+        if self.webhooks_allow_private_urls is None:
+            return True
+        return self.webhooks_allow_private_urls
 
     def check_production(self) -> list[str]:
         """Problems that make these settings unfit for production (empty when fine)."""

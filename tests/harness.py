@@ -39,6 +39,7 @@ from payflow.services.base import port_open
 from payflow.settings import Settings
 from payflow.supervisor import Supervisor
 from payflow.topics import create_topics
+from tests.webhooks_support import STACK_WEBHOOKS_ENV
 
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -196,6 +197,7 @@ class RunningStack:
         supervisor = Supervisor(log_dir, env=env)
         supervisor.start("worker", "worker")
         supervisor.start("ledger", "ledger")
+        supervisor.start("webhooks", "webhooks", extra_env=STACK_WEBHOOKS_ENV)
         supervisor.start("analytics", "analytics")
         supervisor.start("api", "api")
         stack = cls(environment, supervisor, f"http://127.0.0.1:{port}")

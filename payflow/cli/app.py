@@ -22,6 +22,7 @@ app.add_typer(user.app, name="user")
 for command in (processes.api, processes.worker, processes.ledger, processes.analytics,
                 processes.dashboard):
     app.command()(command)
+app.command()(processes.webhooks)
 app.command()(demo.demo)
 app.command()(ledger.settle)
 app.command()(ledger.reconcile)

@@ -88,6 +88,7 @@ def _start_children(settings: Settings, supervisor: Supervisor, key: str, dashbo
     _step("starting the stream worker, ledger consumer, analytics consumer and API")
     supervisor.start("worker", "worker")
     supervisor.start("ledger", "ledger")
+    supervisor.start("webhooks", "webhooks")
     supervisor.start("analytics", "analytics")
     supervisor.start("api", "api")
     if dashboard:

@@ -85,6 +85,26 @@ def analytics() -> None:
     asyncio.run(main())
 
 
+def webhooks() -> None:
+    """Run the webhook sender: deliver payment events to merchants' endpoints, with retries."""
+    from api.webhooks.sender.process import WebhookSender
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    problems = settings.check_production()
+    if problems:
+        raise SystemExit("refusing to start in production: " + "; ".join(problems))
+
+    async def main() -> None:
+        sender = WebhookSender(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, sender.stop)
+        await sender.run()
+
+    asyncio.run(main())
+
+
 def dashboard(
     port: int = typer.Option(None, help="Port to bind (default PAYFLOW_DASHBOARD_PORT)"),
 ) -> None:

@@ -1,0 +1,1 @@
+"""The webhook sender process: consumes public events, records deliveries, delivers them."""

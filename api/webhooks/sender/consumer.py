@@ -1,0 +1,97 @@
+"""Turns public events into recorded deliveries: Kafka in, ``webhook_deliveries`` rows out.
+
+For each batch from the event topics (consumer group ``payflow-webhooks``): decode, find the
+merchants' enabled endpoints, plan one delivery per subscribed endpoint and insert them in one
+transaction (``UNIQUE (event_id, endpoint_id)`` makes a redelivered event a no-op), then commit
+the offsets. Sending happens elsewhere (``dispatcher``), so a slow endpoint never holds up
+consumption. Undecodable messages go to the dead-letter topic with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from api.webhooks.events import plan_deliveries
+from api.webhooks.sender import store
+from ingest.contracts import AnyPublicEvent, UndecodableMessage, decode_event
+from ingest.topics import CATALOG, DEAD_LETTERS, PAYMENT_EVENTS
+from payflow.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 500
+EVENT_TOPIC_NAMES = (PAYMENT_EVENTS.name, "payouts")
+"""Topics whose events become webhooks; those not (yet) in the catalog are skipped."""
+
+
+def event_topics(prefix: str) -> list[str]:
+    """The physical names of the catalog's event topics."""
+    return [topic.name_for(prefix) for topic in CATALOG if topic.name in EVENT_TOPIC_NAMES]
+
+
+class EventConsumer:
+    def __init__(
+        self, settings: Settings, pool: AsyncConnectionPool[AsyncConnection[Any]],
+        producer: AIOKafkaProducer, on_recorded: Callable[[], None],
+    ) -> None:
+        prefix = settings.topic_prefix
+        self.topics = event_topics(prefix)
+        self.dead_letter_topic = DEAD_LETTERS.name_for(prefix)
+        self.pool = pool
+        self.producer = producer
+        self.on_recorded = on_recorded
+        self.consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=f"{prefix}payflow-webhooks",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+            max_poll_records=MAX_BATCH,
+        )
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        await self.consumer.start()
+        log.info("webhook sender consuming %s", ", ".join(self.topics))
+        try:
+            while not stopping.is_set():
+                batches = await self.consumer.getmany(timeout_ms=300, max_records=MAX_BATCH)
+                records = [record for part in batches.values() for record in part]
+                if records:
+                    await self.record(records)
+                    await self.consumer.commit()
+                    self.on_recorded()
+        finally:
+            await self.consumer.stop()
+
+    async def record(self, records: list[ConsumerRecord[bytes, bytes]]) -> int:
+        """Record the deliveries these messages call for; how many were planned."""
+        events: list[AnyPublicEvent] = []
+        for record in records:
+            try:
+                events.append(decode_event(record.value))
+            except UndecodableMessage as error:
+                await self.dead_letter(record, str(error))
+        if not events:
+            return 0
+        async with self.pool.connection() as conn, conn.transaction():
+            subscribers = await store.subscribers(conn, sorted({e.merchant_id for e in events}))
+            planned = plan_deliveries(events, subscribers)
+            if planned:
+                await store.record_deliveries(conn, planned)
+        return len(planned)
+
+    async def dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        log.error("undecodable event at %s[%d]@%d: %s", record.topic, record.partition,
+                  record.offset, reason[:200])
+        headers = [("reason", reason.encode()), ("topic", record.topic.encode()),
+                   ("consumer", b"payflow-webhooks")]
+        await self.producer.send_and_wait(
+            self.dead_letter_topic, record.value, key=record.key, headers=headers
+        )
