@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from api.auth import ApiKeyAuth
 from api.errors import install_error_handlers
+from api.limits import RequestLimits
 from api.ratelimit import RateLimit
 from api.routes import analytics, dashboard_auth, health, ledger_views, payments
 from api.services import Services
@@ -52,7 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ledger_views.router)
     app.include_router(dashboard_auth.router)
     app.include_router(analytics.router)
-    app.add_middleware(RateLimit)  # inside authentication: it needs the merchant
+    # Outermost last: authentication (401 before anything about the body), then the rate
+    # limit (it needs the merchant), then the body's size and type.
+    app.add_middleware(RequestLimits)
+    app.add_middleware(RateLimit)
     app.add_middleware(ApiKeyAuth)
     return app
 

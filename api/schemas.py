@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from ingest.contracts import PaymentMethodSummary, Transaction
-from ingest.money import MAX_AMOUNT_MINOR, normalize_currency
+from ingest.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR, normalize_currency
 
 AmountIn = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT_MINOR,
                                       description="Integer minor units (cents; yen for JPY)")]
@@ -77,7 +77,12 @@ def check_metadata(metadata: dict[str, str]) -> dict[str, str]:
 
 class PaymentCreate(Input):
     amount: AmountIn
-    currency: Annotated[str, Field(min_length=3, max_length=3, examples=["usd"])]
+    currency: Annotated[str, Field(
+        min_length=3, max_length=3, examples=["usd"],
+        description="ISO 4217 code, any case",
+        json_schema_extra={"enum": sorted([*CURRENCY_EXPONENTS, *map(str.lower,
+                                                                     CURRENCY_EXPONENTS)])},
+    )]
     payment_method_id: Annotated[str | None, Field(max_length=64)] = None
     payment_method: PaymentMethodIn | None = None
     capture: StrictBool = True
