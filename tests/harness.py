@@ -77,6 +77,9 @@ def prepare_environment() -> IsolatedEnvironment:
         "PAYFLOW_REDIS_URL": base.redis_url,
         "PAYFLOW_ENVIRONMENT": "test",
         "PAYFLOW_LOG_LEVEL": "INFO",
+        # The sandbox's clocks, short enough to watch in a test.
+        "PAYFLOW_BANK_TRANSFER_CLEARING_SECONDS": "1",
+        "PAYFLOW_SANDBOX_DISPUTE_SECONDS": "1",
     }
     env.update(overrides)
     settings = Settings(**_settings_overrides(overrides), home=base.home)
