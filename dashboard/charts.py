@@ -81,11 +81,12 @@ RISK_COLORS = {"low": "#2e7d32", "medium": "#f9a825", "high": "#c62828"}
 def risk_gauge(score: int | None, level: str | None) -> alt.LayerChart:
     """A half-dial 0-100 with the score's arc coloured by its risk level."""
     value = 0 if score is None else max(0, min(100, score))
-    frame = pd.DataFrame([{"part": "score", "value": value},
-                          {"part": "rest", "value": 100 - value}])
+    frame = pd.DataFrame([{"part": "score", "value": value, "order": 0},
+                          {"part": "rest", "value": 100 - value, "order": 1}])
     color = RISK_COLORS.get(level or "", "#9e9e9e")
     base = alt.Chart(frame).encode(
         theta=alt.Theta("value:Q", stack=True, scale=alt.Scale(range=[-1.5708, 1.5708])),
+        order=alt.Order("order:Q"),  # the score fills the dial from the left
         color=alt.Color("part:N", scale=alt.Scale(domain=["score", "rest"],
                                                   range=[color, "#e0e0e0"]), legend=None),
     )
