@@ -12,7 +12,9 @@ import httpx
 import psycopg
 import pytest
 
+from api.main import create_app
 from ingest.webhook_signature import secret_key
+from payflow.merchants import create_or_add_key
 from tests.harness import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -159,3 +161,25 @@ def test_delivery_filters_accept_dates_and_date_times(client: httpx.Client) -> N
 def test_unknown_deliveries_are_404(client: httpx.Client) -> None:
     assert client.get("/api/webhooks/deliveries/msg_nope").status_code == 404
     assert client.post("/api/webhooks/deliveries/msg_nope/resend").status_code == 404
+
+
+async def test_a_private_address_url_is_refused_where_private_urls_are_not_allowed(
+    stack: RunningStack,
+) -> None:
+    # Production mode forbids private addresses; the same rule, switched on in test mode, in an
+    # API built here (a production-mode app would refuse the test database's dev password).
+    settings = stack.environment.settings.model_copy(
+        update={"webhooks_allow_private_urls": False})
+    key = (await create_or_add_key(settings.database_url, "Strict URL Merchant",
+                                   "strict-url@example.test")).api_key
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api.test",
+        headers={"Authorization": f"Bearer {key}"},
+    ) as client:
+        for url in ("http://127.0.0.1:9/hooks", "http://localhost:9/hooks",
+                    "http://169.254.169.254/latest/meta-data", "http://[::1]/hooks"):
+            response = await client.post("/v1/webhook_endpoints", json={"url": url})
+            assert response.status_code == 422, response.text
+            assert response.json()["error"]["code"] == "url_invalid"
+            assert response.json()["error"]["param"] == "url"
