@@ -1,0 +1,269 @@
+"""Dashboard speed at 1,000,000 payments: bulk-load a benchmark database, time every page's
+API calls and every ``/api/analytics`` query, print the figures and the conditions.
+
+    .venv/bin/python -m bench.dashboard [--payments 1000000] [--repeat 5] [--reload]
+
+Uses the running services (``payflow services up``); loads into its own database
+``payflow_bench`` (kept between runs; ``--reload`` rebuilds it): one merchant owns every
+payment (the worst case for that merchant's list), spread over the last 365 days, with
+rollups computed from them. Then it starts an API process on that database, logs in as a
+dashboard user and times each call cold (first) and warm (median, max of ``--repeat``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+from psycopg.types.json import Jsonb
+
+from payflow.cli.user import ensure_user
+from payflow.db.migrate import migrate
+from payflow.merchants import create_or_add_key
+from payflow.settings import get_settings
+
+DATABASE = "payflow_bench"
+EMAIL = "bench@payflow.test"
+PASSWORD = "bench-password-not-secret"
+STATUSES = [("captured", 80), ("failed", 8), ("authorized", 5), ("refunded", 4), ("voided", 3)]
+CURRENCIES = [("USD", 85), ("EUR", 10), ("GBP", 5)]
+FLAGS = ["High transaction velocity", "Amount significantly above average",
+         "New geographic location", "Card used from many IPs"]
+COPY_COLUMNS = ("id, merchant_id, amount, currency, captured_amount, refunded_amount, status, "
+                "capture, fraud_score, risk_level, fraud_flags, decline_code, processor_ref, "
+                "payment_method_id, payment_method, description, metadata, request, created_at, "
+                "updated_at")
+
+
+def bench_url(base: str) -> str:
+    return urlunsplit(urlsplit(base)._replace(path=f"/{DATABASE}"))
+
+
+def prepare_database(admin_url: str, payments: int, reload: bool) -> tuple[str, str]:
+    """The benchmark database, loaded; (database url, merchant id)."""
+    url = bench_url(admin_url)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                              (DATABASE,)).fetchone()
+        if exists and reload:
+            conn.execute(f'DROP DATABASE "{DATABASE}" WITH (FORCE)')
+        if not exists or reload:
+            conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    migrate(url)
+    merchant = asyncio.run(create_or_add_key(url, "Bench Merchant", EMAIL))
+    asyncio.run(ensure_user(url, EMAIL, PASSWORD, "merchant", merchant.merchant_id))
+    with psycopg.connect(url) as conn:
+        count = conn.execute("SELECT count(*) FROM payments").fetchone()
+        if count and count[0] >= payments:
+            print(f"bench: reusing {count[0]:,} payments in {DATABASE}")
+            if conn.execute("SELECT 1 FROM analytics_rollups LIMIT 1").fetchone() is None:
+                _build_rollups(conn)
+            return url, merchant.merchant_id
+    load(url, merchant.merchant_id, payments)
+    return url, merchant.merchant_id
+
+
+def _weighted(choices: list[tuple[str, int]], rng: random.Random, n: int) -> list[str]:
+    return rng.choices([c for c, _ in choices], weights=[w for _, w in choices], k=n)
+
+
+def load(url: str, merchant_id: str, payments: int) -> None:
+    rng = random.Random(8)
+    card = {"brand": "visa", "funding": "credit", "last4": "4242", "exp_month": 12,
+            "exp_year": 2030, "fingerprint": "bench"}
+    method: dict[str, object] = {"id": "pm_bench", "type": "card", "card": card}
+    now = datetime.now(UTC)
+    started = time.monotonic()
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO payment_methods (id, merchant_id, type, summary, ciphertext) "
+                     "VALUES ('pm_bench', %s, 'card', %s, '\\x00') ON CONFLICT DO NOTHING",
+                     (merchant_id, Jsonb(method)))
+        method_json = json.dumps(method)
+        statuses = _weighted(STATUSES, rng, payments)
+        currencies = _weighted(CURRENCIES, rng, payments)
+        with conn.cursor().copy(f"COPY payments ({COPY_COLUMNS}) FROM STDIN") as copy:
+            for index in range(payments):
+                copy.write_row(_row(index, merchant_id, statuses[index], currencies[index],
+                                    method_json, now, rng))
+        conn.commit()
+        print(f"bench: copied {payments:,} payments in {time.monotonic() - started:.1f} s")
+        _build_rollups(conn)
+        conn.commit()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE payments")
+        conn.execute("VACUUM ANALYZE analytics_rollups")
+    print(f"bench: loaded, rolled up and analyzed in {time.monotonic() - started:.1f} s")
+
+
+def _row(index: int, merchant_id: str, status: str, currency: str, method_json: str,
+         now: datetime, rng: random.Random) -> tuple[object, ...]:
+    amount = max(100, int(rng.lognormvariate(8.0, 1.0)))
+    captured = amount if status in {"captured", "refunded"} else 0
+    refunded = amount if status == "refunded" else 0
+    score = min(100, int(rng.expovariate(1 / 15)))
+    level = "low" if score < 30 else "medium" if score < 70 else "high"
+    flags = [FLAGS[index % len(FLAGS)]] if score >= 30 else []
+    created = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
+    payment_id = f"pay_bench{index:015d}"
+    return (payment_id, merchant_id, amount, currency, captured, refunded, status,
+            True, score, level, json.dumps(flags),
+            "generic_decline" if status == "failed" else None, f"psr_{index:020d}", "pm_bench",
+            method_json, f"order {index}", "{}", '{"bench": true}', created, created)
+
+
+def _build_rollups(conn: psycopg.Connection[object]) -> None:
+    """Rollups from the loaded payments, as the analytics consumer would have made them."""
+    histogram = ", ".join(f"count(*) FILTER (WHERE least(fraud_score / 10, 9) = {i})"
+                          for i in range(10))
+    for granularity in ("hour", "day"):
+        conn.execute(f"""
+            INSERT INTO analytics_rollups (merchant_id, currency, granularity, bucket_start,
+                payment_count, gross_volume, captured_amount, refunded_amount, approvals,
+                declines, fraud_declines, refunds, score_histogram)
+            SELECT merchant_id, currency, '{granularity}',
+                   date_trunc('{granularity}', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                   count(*), coalesce(sum(amount) FILTER (WHERE status <> 'failed'), 0),
+                   sum(captured_amount), sum(refunded_amount),
+                   count(*) FILTER (WHERE status <> 'failed'),
+                   count(*) FILTER (WHERE status = 'failed'), 0,
+                   count(*) FILTER (WHERE refunded_amount > 0), ARRAY[{histogram}]
+            FROM payments GROUP BY 1, 2, 3, 4
+            ON CONFLICT DO NOTHING""")
+    conn.execute("""
+        INSERT INTO analytics_daily_flags (merchant_id, day, flag, payments)
+        SELECT merchant_id, (created_at AT TIME ZONE 'UTC')::date, flag, count(*)
+        FROM payments, jsonb_array_elements_text(fraud_flags) AS flag GROUP BY 1, 2, 3
+        ON CONFLICT DO NOTHING""")
+
+
+def start_api(url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = 18000 + os.getpid() % 1000
+    env = {**os.environ, "PAYFLOW_DATABASE_URL": url, "PAYFLOW_API_PORT": str(port),
+           "PAYFLOW_TOPIC_PREFIX": "bench.", "PAYFLOW_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "payflow", "api"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    process.terminate()
+    raise SystemExit("bench: the API did not start")
+
+
+def pages(sample_id: str) -> dict[str, list[tuple[str, str, dict[str, object]]]]:
+    """Each page's API calls as the dashboard makes them on first render."""
+    today = datetime.now(UTC).date()
+    month_ago = (today - timedelta(days=30)).isoformat()
+    end = (today + timedelta(days=1)).isoformat()
+    return {
+        "Overview": [("currencies", "/api/analytics/currencies", {}),
+                     ("summary 30d", "/api/analytics/summary", {"currency": "USD",
+                                                                "period": "30d"}),
+                     ("revenue by day", "/api/analytics/revenue", {"granularity": "day",
+                                                                   "currency": "USD"})],
+        "Overview (month, 90d)": [
+            ("summary 90d", "/api/analytics/summary", {"currency": "USD", "period": "90d"}),
+            ("revenue by month", "/api/analytics/revenue", {"granularity": "month",
+                                                            "currency": "USD"})],
+        "Transactions": [("list page 1", "/v1/payments", {"limit": 25})],
+        "Transactions: status+currency": [
+            ("list filtered", "/v1/payments", {"limit": 25, "status": "refunded",
+                                               "currency": "GBP"})],
+        "Transactions: dates+amounts": [
+            ("list filtered", "/v1/payments", {"limit": 25, "start_date": month_ago,
+                                               "end_date": end, "min_amount": 1000,
+                                               "max_amount": 5000, "currency": "USD"})],
+        "Transactions: search id": [("search", "/v1/payments", {"search": sample_id})],
+        "Transactions: page 400": [("list page 400", "/v1/payments", {"limit": 25,
+                                                                      "page": 400})],
+        "Transaction detail": [("payment", f"/v1/payments/{sample_id}", {}),
+                               ("timeline", f"/v1/payments/{sample_id}/timeline", {}),
+                               ("ledger entries", f"/v1/payments/{sample_id}/ledger_entries",
+                                {})],
+        "Risk": [("risk 30d", "/api/analytics/risk", {}),
+                 ("risk 180d", "/api/analytics/risk",
+                  {"start": (today - timedelta(days=180)).isoformat(), "end": end})],
+        "Payouts": [("balances", "/api/balances", {}), ("payouts", "/api/payouts", {})],
+        "Webhooks": [("endpoint", "/api/webhooks/endpoint", {}),
+                     ("deliveries", "/api/webhooks/deliveries", {})],
+        "Exports (per 100 rows)": [("list 100", "/v1/payments", {"limit": 100})],
+    }
+
+
+def timed(client: httpx.Client, path: str, params: dict[str, object]) -> tuple[float, int]:
+    """(milliseconds, HTTP status) of one GET."""
+    started = time.perf_counter()
+    response = client.get(path, params=params)  # type: ignore[arg-type]
+    return (time.perf_counter() - started) * 1000, response.status_code
+
+
+def measure(base: str, repeat: int, sample_id: str) -> list[tuple[str, str, int, float, float,
+                                                                 float]]:
+    with httpx.Client(base_url=base, timeout=60) as client:
+        login = client.post("/api/auth/login", json={"email": EMAIL, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        results = []
+        for page, calls in pages(sample_id).items():
+            for name, path, params in calls:
+                cold, status = timed(client, path, params)
+                warm = [timed(client, path, params)[0] for _ in range(repeat)]
+                results.append((page, name, status, cold, statistics.median(warm), max(warm)))
+    return results
+
+
+def report(results: list[tuple[str, str, int, float, float, float]], payments: int,
+           url: str) -> None:
+    with psycopg.connect(url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+        rollups = conn.execute("SELECT count(*) FROM analytics_rollups").fetchone()
+    print(f"\nconditions: {payments:,} payments (one merchant), {rollups[0] if rollups else 0:,} "
+          f"rollup rows, PostgreSQL {version[0] if version else '?'}, {os.cpu_count()} CPUs, "
+          f"API: 1 uvicorn process, client on the same host; times in ms")
+    print(f"{'page':32} {'call':18} {'http':>4} {'cold':>8} {'median':>8} {'max':>8}")
+    per_page: dict[str, float] = {}
+    for page, name, status, cold, median, worst in results:
+        print(f"{page:32} {name:18} {status:>4} {cold:8.1f} {median:8.1f} {worst:8.1f}")
+        if status < 400:
+            per_page[page] = per_page.get(page, 0.0) + max(cold, worst)
+    print("\npage totals (sum of its calls, worst of cold/warm; 404 = endpoint not deployed):")
+    for page, total in per_page.items():
+        verdict = "OK" if total < 2000 else "OVER 2 s"
+        print(f"  {page:32} {total:8.1f} ms  {verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--payments", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--reload", action="store_true", help="drop and reload the database")
+    args = parser.parse_args()
+    settings = get_settings()
+    url, _ = prepare_database(settings.database_url, args.payments, args.reload)
+    process, base = start_api(url)
+    try:
+        sample_id = f"pay_bench{args.payments // 2:015d}"
+        report(measure(base, args.repeat, sample_id), args.payments, url)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    main()
