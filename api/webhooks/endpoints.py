@@ -30,6 +30,10 @@ from api.webhooks.signing_secrets import new_secret, open_secret, seal_secret
 from api.webhooks.urls import UrlPolicy, UrlRefused
 
 
+class PrimaryExists(Exception):
+    """The merchant already has a primary endpoint (a concurrent create won)."""
+
+
 async def check_url(services: Services, url: str) -> None:
     try:
         await vet_url(url, UrlPolicy.from_settings(services.settings))
@@ -55,6 +59,8 @@ async def create_endpoint(
     )
     async with services.pool.connection() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (merchant_id,))
+        if primary and await repository.get_primary_endpoint(conn, merchant_id):
+            raise PrimaryExists(merchant_id)
         if await repository.count_endpoints(conn, merchant_id) >= \
                 repository.MAX_ENDPOINTS_PER_MERCHANT:
             raise ApiError(400, "endpoint_limit_reached",
@@ -101,9 +107,14 @@ async def set_primary(
     async with services.pool.connection() as conn:
         existing = await repository.get_primary_endpoint(conn, merchant_id)
     if existing is None:
-        created = await create_endpoint(services, merchant_id, body, new_id("we"),
-                                        primary=True, disabled=body.disabled)
-        return 201, created
+        try:
+            created = await create_endpoint(services, merchant_id, body, new_id("we"),
+                                            primary=True, disabled=body.disabled)
+            return 201, created
+        except PrimaryExists:  # a concurrent PUT created it first: replace that one
+            async with services.pool.connection() as conn:
+                existing = await repository.get_primary_endpoint(conn, merchant_id)
+            assert existing is not None
     update = EndpointUpdate(url=body.url, enabled_events=body.enabled_events,
                             description=body.description, disabled=body.disabled)
     return 200, await update_endpoint(services, merchant_id, existing["id"], update)

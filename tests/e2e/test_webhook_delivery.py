@@ -131,11 +131,11 @@ def test_a_hanging_endpoint_does_not_delay_another_merchants_delivery(
     try:
         for _ in range(4):
             slow.pay()  # 8 events: more than the endpoint's 4 concurrent attempts
-        receiver.wait_for("/hangs", 4, timeout=20)
-        paid_at = time.monotonic()
+        hung = receiver.wait_for("/hangs", 4, timeout=20)
         fast.pay()
         (arrived,) = receiver.wait_for("/prompt", 1, timeout=8)
-        assert arrived.at - paid_at < 5.0
+        timeout_seconds = stack.environment.settings.webhooks_timeout_seconds
+        assert arrived.at < min(h.at for h in hung) + timeout_seconds  # none timed out yet
         assert len(receiver.received("/hangs")) == 4  # its own slots, still held
     finally:
         receiver.release_hung()
@@ -159,7 +159,7 @@ def test_a_sender_killed_between_attempts_delivers_after_restart(
         assert len(receiver.received("/restart")) == seen
     finally:
         stack.supervisor.start("webhooks", "webhooks", extra_env=STACK_WEBHOOKS_ENV)
-    delivered = receiver.wait_for("/restart", seen + 1, timeout=30)[seen]
+    delivered = receiver.wait_for("/restart", seen + 1, timeout=90)[seen]  # start-up
     assert delivered.headers["webhook-id"] == webhook_id and delivered.body == first.body
     assert _wait_delivery(merchant, webhook_id, "succeeded")["status"] == "succeeded"
 

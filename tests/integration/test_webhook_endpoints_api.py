@@ -7,6 +7,7 @@ object (never a 500), and the dashboard's primary endpoint is created, then repl
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psycopg
@@ -137,6 +138,17 @@ def test_the_dashboard_endpoint_is_created_then_replaced(stack: RunningStack) ->
         assert client.get("/api/webhooks/endpoint").json()["url"].endswith("/b")
         listed = client.get("/v1/webhook_endpoints").json()
         assert [e["primary"] for e in listed["data"]] == [True]
+
+
+def test_concurrent_puts_make_one_dashboard_endpoint(stack: RunningStack) -> None:
+    with client_for(stack, "Racing Dashboard Merchant") as client:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(pool.map(
+                lambda n: client.put("/api/webhooks/endpoint",
+                                     json={"url": f"http://127.0.0.1:9/{n}"}), range(4)))
+        assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
+        assert len({a.json()["id"] for a in answers}) == 1
+        assert client.get("/v1/webhook_endpoints").json()["total"] == 1
 
 
 @pytest.mark.parametrize("params", [
