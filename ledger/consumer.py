@@ -31,11 +31,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ingest.contracts import (
-    AnyPublicEvent,
     Clear,
     ClearPayment,
     DisputeCommand,
     DisputePayment,
+    Message,
     PaymentRequest,
     PaymentRequested,
     UndecodableMessage,
@@ -45,6 +45,7 @@ from ingest.contracts import (
 )
 from ingest.topics import DEAD_LETTERS, PAYMENT_COMMANDS, PAYMENT_DECISIONS, PAYMENT_REQUESTS
 from ledger import store
+from ledger.batch import OutboxEvent
 from ledger.handlers import SOURCE, BatchEffects, Handlers
 from ledger.settle import settle_day
 from payflow.settings import Settings
@@ -133,23 +134,21 @@ class LedgerConsumer:
         self.applied += len(records)
 
     async def _apply_in_one_transaction(self, records: list[Record]) -> BatchEffects:
-        effects = BatchEffects()
+        messages: list[tuple[str, Message]] = []
+        for record in records:
+            try:
+                messages.append((record.topic, self._decode(record)))
+            except UndecodableMessage as error:
+                await self._dead_letter(record, str(error))
+        if not messages:
+            return BatchEffects()
         async with self.pool.connection() as conn, conn.transaction():
-            for record in records:
-                try:
-                    await self._apply(conn, record, effects)
-                except UndecodableMessage as error:
-                    await self._dead_letter(record, str(error))
-            await store.apply_balances(conn, effects.balances)
-        return effects
+            return await self.handlers.apply(conn, messages)
 
-    async def _apply(self, conn: store.Conn, record: Record, effects: BatchEffects) -> None:
+    def _decode(self, record: Record) -> Message:
         if record.topic == self.decisions_topic:
-            await self.handlers.decision(conn, decode_decision(record.value), record.topic,
-                                         effects)
-        else:
-            await self.handlers.command(conn, decode_command(record.value), record.topic,
-                                        effects)
+            return decode_decision(record.value)
+        return decode_command(record.value)
 
     async def _dead_letter(self, record: Record, reason: str) -> None:
         headers = [("reason", reason[:1000].encode()), ("topic", record.topic.encode()),
@@ -161,18 +160,18 @@ class LedgerConsumer:
 
     # --- after the commit
 
-    async def publish(self, events: list[tuple[str, AnyPublicEvent]]) -> None:
+    async def publish(self, events: list[OutboxEvent]) -> None:
         """Send events in order, wait for Kafka's acknowledgement, then mark them published."""
         if not events:
             return
         prefix = self.settings.topic_prefix
         sends = [
-            await self.producer.send(f"{prefix}{topic}", event.encode(), key=event.key())
-            for topic, event in events
+            await self.producer.send(f"{prefix}{e.topic}", e.body, key=e.subject.encode())
+            for e in events
         ]
         await asyncio.gather(*sends)
         async with self.pool.connection() as conn:
-            await store.mark_published(conn, [event.id for _, event in events])
+            await store.mark_published(conn, [e.id for e in events])
 
     async def reply(self, replies: list[tuple[str, str]]) -> None:
         """Best effort: an API instance that misses its reply reads the outcome from PostgreSQL."""

@@ -1,14 +1,18 @@
-"""Apply one consumed message inside the batch's transaction: load, decide (pure), write.
+"""Apply a consumed batch inside one transaction: claim, lock, decide (pure), write once.
 
-Each handler claims the message id first (a redelivered message changes nothing), locks the
-payment row, calls the state machine in ``ledger.payments``, and writes the transition:
-payment state, hold, journal entries, refund/dispute rows, audit rows and outbox events. The
-balance changes are only accumulated here; the batch applies them once, in account order.
+1. Claim every message id in ``processed_messages`` (one statement): a redelivered message is
+   not applied again — a command is answered with the payment's current state.
+2. Lock every payment the batch touches, in id order (one statement), with its hold and refunds.
+3. Run the pure state machine (``ledger.payments``) message by message, in order, in memory.
+4. Write everything the batch produced with a few set-based statements (``store.write_batch``):
+   payment states (conditional on the versions read), holds, journal entries and postings,
+   refunds, disputes, fraud labels, outbox events, audit rows and netted balances.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -22,6 +26,7 @@ from ingest.contracts import (
     DisputeEvent,
     DisputeObject,
     DisputePayment,
+    Message,
     PaymentDecided,
     PaymentEvent,
     RefundEvent,
@@ -32,96 +37,94 @@ from ingest.contracts import (
 from ingest.sandbox import SandboxCard, issuer_decline_code, sandbox_card_for
 from ingest.topics import PAYMENT_EVENTS
 from ledger import payments, store
-from ledger.balances import BalanceChanges
-from ledger.payments import CommandRejected, Payment, Transition
+from ledger.batch import BatchWrites, LoadedPayment, OutboxEvent
+from ledger.fees import Pricing
+from ledger.payments import CommandRejected, Transition
 from payflow.settings import Settings
 
 log = logging.getLogger(__name__)
 SOURCE = "payflow/ledger"
+PRICING_CACHE_SECONDS = 60.0
 
 
 @dataclass
 class BatchEffects:
-    """What a batch produced beyond the database: events to publish and replies to send."""
+    """What a committed batch produced beyond the database."""
 
-    events: list[tuple[str, AnyPublicEvent]] = field(default_factory=list)
-    """(catalog topic name, event) in commit order."""
+    events: list[OutboxEvent] = field(default_factory=list)
+    """In commit order."""
     replies: list[tuple[str, str]] = field(default_factory=list)
     """(Redis channel, CommandOutcome JSON)."""
-    balances: BalanceChanges = field(default_factory=BalanceChanges)
 
 
 class Handlers:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.fingerprint_key = settings.card_fingerprint_key.get_secret_value().encode()
+        self._pricing: dict[tuple[str, str], tuple[float, Pricing]] = {}
 
-    async def decision(self, conn: store.Conn, message: PaymentDecided, topic: str,
-                       effects: BatchEffects) -> None:
-        if not await store.claim_message(conn, message.id, topic):
-            return
-        payment = await store.load_payment_for_update(conn, message.subject)
-        if payment is None:
-            log.error("decision %s for unknown payment %s", message.id, message.subject)
-            return
-        pricing = await store.load_pricing(conn, payment.merchant_id, payment.currency)
-        issuer = issuer_decline_code(payment.card_fingerprint, self.fingerprint_key)
-        transition = payments.apply_decision(payment, message.data, issuer, pricing,
-                                             self._settle_date())
-        if transition is None:
-            return
-        await self._write(conn, payment, transition, message.id, "risk-engine", effects,
-                          hold_is_new=True)
-        if message.data.reply_to:
-            transaction = await store.load_transaction(conn, payment.id)
-            outcome = CommandOutcome(correlation_id=payment.id, transaction=transaction)
-            effects.replies.append((message.data.reply_to, outcome.model_dump_json()))
+    async def apply(self, conn: store.Conn, messages: list[tuple[str, Message]]
+                    ) -> BatchEffects:
+        """Apply (topic, decoded message) pairs in order; write once; return the effects."""
+        claimed = await store.claim_messages(conn, [(m.id, topic) for topic, m in messages])
+        loaded = await store.lock_payments(conn, sorted({m.subject for _, m in messages}))
+        await self._load_pricing(conn, loaded.values())
+        writes, effects = BatchWrites(), BatchEffects()
+        now = datetime.now(UTC)
+        for _, message in messages:
+            payment = loaded.get(message.subject)
+            if payment is None:
+                log.error("%s %s for unknown payment %s", message.type, message.id,
+                          message.subject)
+                self._reply(effects, message, CommandOutcome(
+                    correlation_id=message.id, error_code="resource_missing",
+                    error_message=f"no payment {message.subject}"))
+                continue
+            outcome = self._apply_one(message, message.id in claimed, payment, writes, now)
+            if outcome is not None:
+                self._reply(effects, message, outcome)
+        await store.write_batch(conn, writes)
+        effects.events = writes.events
+        return effects
 
-    async def command(self, conn: store.Conn, message: AnyCommand, topic: str,
-                      effects: BatchEffects) -> None:
-        if not await store.claim_message(conn, message.id, topic):
-            await self._reply_already_applied(conn, message, effects)
-            return
-        payment = await store.load_payment_for_update(conn, message.subject)
-        outcome: CommandOutcome
-        if payment is None:
-            outcome = CommandOutcome(correlation_id=message.id, error_code="resource_missing",
-                                     error_message=f"no payment {message.subject}")
-        else:
-            try:
-                transition = await self._transition(conn, payment, message)
-            except CommandRejected as rejected:
-                outcome = CommandOutcome(correlation_id=message.id, error_code=rejected.code,
-                                         error_message=rejected.message)
-            else:
-                await self._write(conn, payment, transition, message.id, message.data.actor,
-                                  effects, hold_is_new=False)
-                transaction = await store.load_transaction(conn, payment.id)
-                outcome = CommandOutcome(correlation_id=message.id, transaction=transaction)
-        if message.data.reply_to:
-            effects.replies.append((message.data.reply_to, outcome.model_dump_json()))
+    def _apply_one(self, message: Message, claimed: bool, loaded: LoadedPayment,
+                   writes: BatchWrites, now: datetime) -> CommandOutcome | None:
+        correlation = message.subject if isinstance(message, PaymentDecided) else message.id
+        if not claimed:  # redelivered: answer with the state it left
+            return CommandOutcome(correlation_id=correlation, transaction=loaded.snapshot())
+        try:
+            transition = self._transition(message, loaded)
+        except CommandRejected as rejected:
+            return CommandOutcome(correlation_id=correlation, error_code=rejected.code,
+                                  error_message=rejected.message)
+        if transition is not None:
+            before = loaded.payment
+            writes.record(loaded, transition, message.id, now)
+            self._schedule(loaded, before.status, now)
+            self._collect_events(loaded, transition, writes, now)
+            actor = ("risk-engine" if isinstance(message, PaymentDecided)
+                     else getattr(message, "data").actor)  # noqa: B009 - commands have data
+            writes.audit.append((actor, before.merchant_id, "payment", before.id,
+                                 ",".join(transition.events) or "decided",
+                                 {"from": before.status, "to": transition.payment.status,
+                                  "message": message.type}))
+        return CommandOutcome(correlation_id=correlation, transaction=loaded.snapshot())
 
-    async def _reply_already_applied(self, conn: store.Conn, message: AnyCommand,
-                                     effects: BatchEffects) -> None:
-        """A command re-sent by a retrying API (same id): answer with the state it left."""
-        transaction = await store.find_transaction(conn, message.subject)
-        if message.data.reply_to and transaction is not None:
-            outcome = CommandOutcome(correlation_id=message.id, transaction=transaction)
-            effects.replies.append((message.data.reply_to, outcome.model_dump_json()))
-
-    async def _transition(self, conn: store.Conn, payment: Payment,
-                          message: AnyCommand) -> Transition:
-        settle_date = self._settle_date()
+    def _transition(self, message: Message, loaded: LoadedPayment) -> Transition | None:
+        payment, settle_date = loaded.payment, self._settle_date()
+        pricing = self._pricing_of(payment.merchant_id, payment.currency)
+        if isinstance(message, PaymentDecided):
+            issuer = issuer_decline_code(payment.card_fingerprint, self.fingerprint_key)
+            return payments.apply_decision(payment, message.data, issuer, pricing, settle_date)
         if isinstance(message, CapturePayment | VoidPayment):
-            hold = await store.load_hold(conn, payment.id)
-            if hold is None or payment.status != "authorized":
+            if loaded.hold is None or payment.status != "authorized":
                 verb = "captured" if isinstance(message, CapturePayment) else "voided"
                 raise CommandRejected("invalid_state",
                                       f"a {payment.status} payment cannot be {verb}")
             if isinstance(message, VoidPayment):
-                return payments.void(payment, hold)
-            pricing = await store.load_pricing(conn, payment.merchant_id, payment.currency)
-            return payments.capture(payment, hold, message.data.amount, pricing, settle_date)
+                return payments.void(payment, loaded.hold)
+            return payments.capture(payment, loaded.hold, message.data.amount, pricing,
+                                    settle_date)
         if isinstance(message, RefundPayment):
             data = message.data
             return payments.refund(payment, data.refund_id, data.amount, data.reason,
@@ -129,79 +132,70 @@ class Handlers:
         if isinstance(message, DisputePayment):
             return payments.dispute(payment, message.data.dispute_id, message.data.reason,
                                     settle_date)
-        assert isinstance(message, ClearPayment)
-        pricing = await store.load_pricing(conn, payment.merchant_id, payment.currency)
+        assert isinstance(message, ClearPayment), message.type
         return payments.clear_bank_transfer(payment, pricing, settle_date)
 
-    async def _write(self, conn: store.Conn, before: Payment, transition: Transition,
-                     message_id: str, actor: str, effects: BatchEffects, *,
-                     hold_is_new: bool) -> None:
-        after = transition.payment
-        await store.save_payment(conn, before, after, **self._schedules(before, after))
-        if transition.hold is not None:
-            await store.save_hold(conn, transition.hold, is_new=hold_is_new)
-            effects.balances.add_hold(transition.hold, placed=hold_is_new,
-                                      resolved=transition.hold.status != "pending")
-        await store.insert_entries(conn, message_id, transition.entries)
-        effects.balances.add_entries(transition.entries)
-        events = await self._events(conn, after, transition)
-        await store.insert_events(conn, PAYMENT_EVENTS.name, events)
-        effects.events.extend((PAYMENT_EVENTS.name, event) for event in events)
-        change: dict[str, Any] = {"from": before.status, "to": after.status,
-                                  "events": list(transition.events)}
-        if transition.entries:
-            change["amounts"] = [sum(p.amount for p in e.postings if p.amount > 0)
-                                 for e in transition.entries]
-        await store.insert_audit(conn, [(actor, after.merchant_id, "payment", after.id,
-                                         ",".join(transition.events) or "decided", change)])
+    def _collect_events(self, loaded: LoadedPayment, transition: Transition,
+                        writes: BatchWrites, now: datetime) -> None:
+        payment = loaded.payment
+        snapshot = loaded.snapshot()
+        common: dict[str, Any] = {"source": SOURCE, "merchant_id": payment.merchant_id,
+                                  "subject": payment.id}
+        for kind in transition.events:
+            event: AnyPublicEvent
+            if kind == "refund.created.v1":
+                refund = transition.refund
+                assert refund is not None
+                event = RefundEvent(**common, data=RefundObject(
+                    id=refund.id, payment_id=payment.id, merchant_id=payment.merchant_id,
+                    amount=refund.amount, currency=payment.currency, reason=refund.reason,
+                    created_at=now))
+            elif kind == "dispute.created.v1":
+                dispute = transition.dispute
+                assert dispute is not None
+                event = DisputeEvent(**common, data=DisputeObject(
+                    id=dispute.id, payment_id=payment.id, merchant_id=payment.merchant_id,
+                    amount=dispute.amount, currency=payment.currency, reason=dispute.reason,
+                    card_fingerprint=payment.card_fingerprint,
+                    payment_created_at=snapshot.created_at, created_at=now))
+            else:
+                event = PaymentEvent(**common, type=kind, data=snapshot)
+            writes.events.append(OutboxEvent.of(PAYMENT_EVENTS.name, event))
+
+    def _schedule(self, loaded: LoadedPayment, status_before: str, now: datetime) -> None:
+        """Sandbox clocks: when an approved bank transfer clears, when the dispute card is
+        disputed. Both fire later as commands through Kafka (see the consumer's sweep)."""
+        p = loaded.payment
+        if p.method_type == "bank_transfer" and p.status == "pending" and p.fraud_score is not None:
+            seconds = self.settings.bank_transfer_clearing_seconds
+            loaded.clears_at = loaded.clears_at or now + timedelta(seconds=seconds)
+        card = sandbox_card_for(p.card_fingerprint, self.fingerprint_key)
+        if card is SandboxCard.DISPUTED and p.status == "captured" and status_before != "captured":
+            loaded.auto_dispute_at = now + timedelta(
+                seconds=self.settings.sandbox_dispute_seconds)
 
     def _settle_date(self) -> date:
         """When funds captured (or refunded) now become available: T+N days, UTC."""
         return datetime.now(UTC).date() + timedelta(days=self.settings.settlement_delay_days)
 
-    def _schedules(self, before: Payment, after: Payment) -> dict[str, datetime | None]:
-        """Sandbox clocks: when an approved bank transfer clears, when the dispute card is
-        disputed. Both fire later as commands through Kafka."""
-        now = datetime.now(UTC)
-        clears_at = auto_dispute_at = None
-        if after.method_type == "bank_transfer" and after.fraud_score is not None and (
-            before.fraud_score is None and after.status == "pending"
-        ):
-            clears_at = now + timedelta(seconds=self.settings.bank_transfer_clearing_seconds)
-        card = sandbox_card_for(after.card_fingerprint, self.fingerprint_key)
-        if card is SandboxCard.DISPUTED and after.status == "captured" and (
-            before.status != "captured"
-        ):
-            auto_dispute_at = now + timedelta(seconds=self.settings.sandbox_dispute_seconds)
-        return {"clears_at": clears_at, "auto_dispute_at": auto_dispute_at}
+    async def _load_pricing(self, conn: store.Conn, loaded: Any) -> None:
+        now = time.monotonic()
+        wanted = {(p.payment.merchant_id, p.payment.currency) for p in loaded}
+        stale = [pair for pair in wanted if pair not in self._pricing
+                 or now - self._pricing[pair][0] > PRICING_CACHE_SECONDS]
+        if stale:
+            for pair, pricing in (await store.load_pricings(conn, stale)).items():
+                self._pricing[pair] = (now, pricing)
 
-    async def _events(self, conn: store.Conn, payment: Payment,
-                      transition: Transition) -> list[AnyPublicEvent]:
-        """Write the refund or dispute row, then build the events from the committed view."""
-        refund_at = dispute_at = None
-        if transition.refund is not None:
-            refund_at = await store.insert_refund(conn, payment, transition.refund)
-        if transition.dispute is not None:
-            dispute_at = await store.insert_dispute(conn, payment, transition.dispute)
-        transaction = await store.load_transaction(conn, payment.id)
-        common = {"source": SOURCE, "merchant_id": payment.merchant_id, "subject": payment.id}
-        events: list[AnyPublicEvent] = []
-        for kind in transition.events:
-            if kind == "refund.created.v1":
-                assert transition.refund is not None and refund_at is not None
-                refund = transition.refund
-                events.append(RefundEvent(**common, data=RefundObject(
-                    id=refund.id, payment_id=payment.id, merchant_id=payment.merchant_id,
-                    amount=refund.amount, currency=payment.currency, reason=refund.reason,
-                    created_at=refund_at)))
-            elif kind == "dispute.created.v1":
-                assert transition.dispute is not None and dispute_at is not None
-                dispute = transition.dispute
-                events.append(DisputeEvent(**common, data=DisputeObject(
-                    id=dispute.id, payment_id=payment.id, merchant_id=payment.merchant_id,
-                    amount=dispute.amount, currency=payment.currency, reason=dispute.reason,
-                    card_fingerprint=payment.card_fingerprint,
-                    payment_created_at=transaction.created_at, created_at=dispute_at)))
-            else:
-                events.append(PaymentEvent(**common, type=kind, data=transaction))
-        return events
+    def _pricing_of(self, merchant_id: str, currency: str) -> Pricing:
+        return self._pricing[(merchant_id, currency)][1]
+
+    @staticmethod
+    def _reply(effects: BatchEffects, message: Message, outcome: CommandOutcome) -> None:
+        data = getattr(message, "data", None)
+        reply_to = getattr(data, "reply_to", None)
+        if reply_to:
+            effects.replies.append((reply_to, outcome.model_dump_json()))
+
+
+__all__ = ["AnyCommand", "BatchEffects", "Handlers"]

@@ -23,6 +23,7 @@ from ingest.topics import PAYOUTS
 from ledger import store
 from ledger.accounts import Kind, merchant
 from ledger.balances import BalanceChanges
+from ledger.batch import OutboxEvent
 from ledger.settlement import (
     EntryLine,
     SettlementPlan,
@@ -107,7 +108,8 @@ async def _settle_one(conn: AsyncConnection[Any], merchant_id: str, currency: st
             "INSERT INTO settlement_items (entry_id, settlement_id) VALUES (%s, %s)",
             [(line.entry_id, settlement_id) for line in lines],
         )
-    await store.insert_entries(conn, f"settlement:{settlement_id}", plan.entries)
+    await store.insert_entries(conn, [(f"settlement:{settlement_id}", entry)
+                                      for entry in plan.entries])
     changes = BalanceChanges()
     changes.add_entries(plan.entries)
     await store.apply_balances(conn, changes)
@@ -140,5 +142,5 @@ async def _pay_out(conn: AsyncConnection[Any], plan: SettlementPlan,
                         created_at=now))
         for kind, status in (("payout.created.v1", "pending"), ("payout.paid.v1", "paid"))
     ]
-    await store.insert_events(conn, PAYOUTS.name, events)
+    await store.insert_events(conn, [OutboxEvent.of(PAYOUTS.name, event) for event in events])
     return payout_id

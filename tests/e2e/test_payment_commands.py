@@ -4,6 +4,7 @@ every refusal (409 with the ledger's code, nothing changed)."""
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,6 +45,18 @@ def postings(stack: RunningStack, payment_id: str) -> list[tuple[str, str, int]]
                JOIN postings p ON p.entry_id = e.id WHERE e.payment_id = %s
                ORDER BY e.id, p.id""", (payment_id,)).fetchall()
     return [(kind, account.split(":")[-2], amount) for kind, account, amount in rows]
+
+
+def _settled(client: httpx.Client, payment_id: str) -> dict[str, Any]:
+    """The payment once every accepted command has been applied (its version stops moving)."""
+    last: dict[str, Any] = {}
+    for _ in range(40):
+        current: dict[str, Any] = client.get(f"/v1/payments/{payment_id}").json()
+        if current == last:
+            return current
+        last = current
+        time.sleep(0.5)
+    return last
 
 
 def error_code(response: httpx.Response) -> str:
@@ -168,10 +181,14 @@ def test_concurrent_capture_and_void_let_exactly_one_win(client: httpx.Client) -
         statuses = list(pool.map(
             lambda action: client.post(f"/v1/payments/{payment['id']}/{action}").status_code,
             actions))
-    assert statuses.count(200) == 1, statuses
-    assert statuses.count(409) == len(actions) - 1
-    final = client.get(f"/v1/payments/{payment['id']}").json()
+    # 202: the ledger had not answered within the time budget (a loaded machine); the command
+    # is still applied, or refused, exactly as if it had.
+    assert set(statuses) <= {200, 202, 409}, statuses
+    assert statuses.count(200) <= 1 and statuses.count(409) >= len(actions) - 1 - statuses.count(
+        202), statuses
+    final = _settled(client, payment["id"])
     assert final["status"] in {"captured", "voided"}
+    assert final["captured_amount"] in {0, 10_000}
 
 
 def test_concurrent_refunds_never_exceed_what_was_captured(client: httpx.Client) -> None:
@@ -180,12 +197,14 @@ def test_concurrent_refunds_never_exceed_what_was_captured(client: httpx.Client)
         responses = list(pool.map(
             lambda _: client.post(f"/v1/payments/{payment['id']}/refund",
                                   json={"amount": 1_000}), range(12)))
-    accepted = [r for r in responses if r.status_code == 200]
-    assert len(accepted) == 10, [r.status_code for r in responses]
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 202, 409}, statuses
+    assert statuses.count(409) <= 2, statuses
     assert {error_code(r) for r in responses if r.status_code == 409} <= {
         "amount_exceeds_captured", "invalid_state"}
-    final = client.get(f"/v1/payments/{payment['id']}").json()
+    final = _settled(client, payment["id"])
     assert final["refunded_amount"] == 10_000 and final["status"] == "refunded"
+    assert len(final["refunds"]) == 10
 
 
 def test_a_retried_refund_with_its_key_refunds_once(client: httpx.Client) -> None:
