@@ -21,6 +21,9 @@ DEFAULT_SPANS: dict[str, timedelta] = {
     "day": timedelta(days=30), "week": timedelta(weeks=12), "month": timedelta(days=365),
 }
 MAX_SPAN = timedelta(days=3 * 366)
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 1, 1)
+"""Dates outside these are refused (far ends would overflow date arithmetic: a 500, found by
+the schemathesis fuzz test)."""
 SERIES_FIELDS = (
     "payment_count", "gross_volume", "captured_amount", "refunded_amount", "disputed_amount",
     "fee_amount", "net_amount", "approvals", "declines", "fraud_declines", "reviews", "disputes",
@@ -50,6 +53,9 @@ def revenue_range(
     granularity: Granularity, start: date | None, end: date | None, today: date
 ) -> tuple[date, date]:
     """[start, end) of a revenue series: defaults by granularity, start aligned to a period."""
+    for given in (start, end):
+        if given is not None and not EARLIEST <= given <= LATEST:
+            raise ValueError(f"dates must lie between {EARLIEST} and {LATEST}")
     end = end or today + timedelta(days=1)
     start = start or end - DEFAULT_SPANS[granularity]
     if start >= end:

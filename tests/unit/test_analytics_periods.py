@@ -53,3 +53,11 @@ def test_a_summary_window_ends_with_the_current_hour() -> None:
     assert window.end == datetime(2025, 3, 6, 11, tzinfo=UTC)
     assert window.current_start == datetime(2025, 3, 5, 11, tzinfo=UTC)
     assert window.previous_start == datetime(2025, 3, 4, 11, tzinfo=UTC)
+
+
+def test_dates_at_the_far_ends_of_the_calendar_are_refused_not_a_server_error() -> None:
+    import pytest
+
+    for start, end in ((None, date(1, 1, 2)), (date(9999, 12, 31), None)):
+        with pytest.raises(ValueError, match="between"):
+            revenue_range("week", start, end, date(2026, 11, 26))
