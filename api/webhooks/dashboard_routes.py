@@ -16,6 +16,7 @@ from api.deps import IdempotencyKey, MerchantId, ServicesDep
 from api.errors import ApiError, not_found
 from api.idempotency import run_idempotent
 from api.webhooks import endpoints, repository
+from api.webhooks.audit import Actor
 from api.webhooks.events import EVENT_TYPES, TEST_EVENT_TYPE
 from api.webhooks.schemas import (
     DeliveryDetail,
@@ -55,9 +56,9 @@ async def get_primary(merchant_id: MerchantId, services: ServicesDep) -> Endpoin
     **ERRORS,
 })
 async def put_primary(body: PrimaryEndpointSet, merchant_id: MerchantId,
-                      services: ServicesDep) -> JSONResponse:
+                      services: ServicesDep, actor: Actor) -> JSONResponse:
     """Set the dashboard's endpoint: 201 with its secret when new, else 200."""
-    status, endpoint = await endpoints.set_primary(services, merchant_id, body)
+    status, endpoint = await endpoints.set_primary(services, merchant_id, body, actor=actor)
     return JSONResponse(endpoint.model_dump(mode="json"), status_code=status)
 
 
@@ -112,17 +113,11 @@ async def get_delivery(delivery_id: str, merchant_id: MerchantId,
 @router.post("/deliveries/{delivery_id}/resend", status_code=202, response_model=DeliveryPublic,
              responses=ERRORS)
 async def resend(delivery_id: str, merchant_id: MerchantId, services: ServicesDep,
-                 key: IdempotencyKey = None) -> Response:
+                 actor: Actor, key: IdempotencyKey = None) -> Response:
     """Send this delivery again now (same ``webhook-id`` and body, fresh signature)."""
     async def action(_: str) -> tuple[int, DeliveryPublic]:
-        async with services.pool.connection() as conn:
-            row = await repository.schedule_resend(conn, merchant_id, delivery_id)
-            if row is None and await repository.get_delivery(conn, merchant_id, delivery_id):
-                raise ApiError(409, "invalid_state", "The delivery's endpoint is disabled or "
-                               "deleted; enable it first.")
-        if row is None:
-            raise not_found("webhook delivery", delivery_id)
-        return 202, DeliveryPublic.model_validate(row)
+        return 202, await endpoints.resend_delivery(services, merchant_id, delivery_id,
+                                                    actor=actor)
 
     return await run_idempotent(
         services, merchant_id, key, "POST", f"/api/webhooks/deliveries/{delivery_id}/resend",
@@ -131,8 +126,8 @@ async def resend(delivery_id: str, merchant_id: MerchantId, services: ServicesDe
 
 
 @router.post("/test", response_model=SendTestResult, responses=ERRORS)
-async def send_test(merchant_id: MerchantId, services: ServicesDep,
+async def send_test(merchant_id: MerchantId, services: ServicesDep, actor: Actor,
                     body: Annotated[SendTestRequest | None, Body()] = None) -> SendTestResult:
     """Send a signed ``webhook.test`` event to the endpoint now; status code and latency."""
     request = body or SendTestRequest()
-    return await endpoints.send_test(services, merchant_id, request.endpoint_id)
+    return await endpoints.send_test(services, merchant_id, request.endpoint_id, actor=actor)

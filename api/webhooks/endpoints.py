@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from api.errors import ApiError, not_found
 from api.ids import new_id
 from api.services import Services
-from api.webhooks import repository
+from api.webhooks import audit, repository
 from api.webhooks.events import TEST_EVENT_TYPE, PlannedDelivery, probe_body
 from api.webhooks.guard import guarded_client, vet_url
 from api.webhooks.repository import Row
 from api.webhooks.schemas import (
+    DeliveryPublic,
     EndpointCreate,
     EndpointPublic,
     EndpointUpdate,
@@ -48,7 +49,7 @@ def public(row: Row) -> EndpointPublic:
 
 async def create_endpoint(
     services: Services, merchant_id: str, body: EndpointCreate, endpoint_id: str, *,
-    primary: bool = False, disabled: bool = False,
+    actor: str, primary: bool = False, disabled: bool = False,
 ) -> EndpointWithSecret:
     await check_url(services, body.url)
     secret = new_secret()
@@ -67,11 +68,14 @@ async def create_endpoint(
                            f"A merchant has at most {repository.MAX_ENDPOINTS_PER_MERCHANT} "
                            "webhook endpoints; delete one first.")
         row = await repository.insert_endpoint(conn, merchant_id, new)
+        await audit.record(conn, actor, merchant_id, endpoint_id, "webhook_endpoint.created", {
+            "url": body.url, "enabled_events": body.enabled_events, "primary": primary,
+            "disabled": disabled})
     return EndpointWithSecret.model_validate({**row, "secret": secret})
 
 
 async def update_endpoint(
-    services: Services, merchant_id: str, endpoint_id: str, body: EndpointUpdate
+    services: Services, merchant_id: str, endpoint_id: str, body: EndpointUpdate, *, actor: str
 ) -> EndpointPublic:
     if body.url is not None:
         await check_url(services, body.url)
@@ -81,13 +85,26 @@ async def update_endpoint(
             description=body.description, set_description="description" in body.model_fields_set,
             disabled=body.disabled,
         )
+        if row is not None:
+            await audit.record(conn, actor, merchant_id, endpoint_id, "webhook_endpoint.updated",
+                               body.model_dump(exclude_unset=True))
     if row is None:
         raise not_found("webhook endpoint", endpoint_id)
     return public(row)
 
 
+async def delete_endpoint(
+    services: Services, merchant_id: str, endpoint_id: str, *, actor: str
+) -> None:
+    async with services.pool.connection() as conn, conn.transaction():
+        if not await repository.delete_endpoint(conn, merchant_id, endpoint_id):
+            raise not_found("webhook endpoint", endpoint_id)
+        await audit.record(conn, actor, merchant_id, endpoint_id, "webhook_endpoint.deleted", {})
+
+
 async def rotate_secret(
-    services: Services, merchant_id: str, endpoint_id: str, overlap_seconds: int | None
+    services: Services, merchant_id: str, endpoint_id: str, overlap_seconds: int | None, *,
+    actor: str,
 ) -> EndpointWithSecret:
     overlap = (services.settings.webhooks_secret_overlap_seconds
                if overlap_seconds is None else overlap_seconds)
@@ -95,13 +112,16 @@ async def rotate_secret(
     sealed = seal_secret(services.vault, endpoint_id, secret)
     async with services.pool.connection() as conn:
         row = await repository.rotate_secret(conn, merchant_id, endpoint_id, sealed, overlap)
+        if row is not None:
+            await audit.record(conn, actor, merchant_id, endpoint_id,
+                               "webhook_endpoint.secret_rotated", {"overlap_seconds": overlap})
     if row is None:
         raise not_found("webhook endpoint", endpoint_id)
     return EndpointWithSecret.model_validate({**row, "secret": secret})
 
 
 async def set_primary(
-    services: Services, merchant_id: str, body: PrimaryEndpointSet
+    services: Services, merchant_id: str, body: PrimaryEndpointSet, *, actor: str
 ) -> tuple[int, EndpointPublic]:
     """Replace the primary endpoint's settings (200), or create it with a secret (201)."""
     async with services.pool.connection() as conn:
@@ -109,7 +129,7 @@ async def set_primary(
     if existing is None:
         try:
             created = await create_endpoint(services, merchant_id, body, new_id("we"),
-                                            primary=True, disabled=body.disabled)
+                                            actor=actor, primary=True, disabled=body.disabled)
             return 201, created
         except PrimaryExists:  # a concurrent PUT created it first: replace that one
             async with services.pool.connection() as conn:
@@ -117,11 +137,11 @@ async def set_primary(
             assert existing is not None
     update = EndpointUpdate(url=body.url, enabled_events=body.enabled_events,
                             description=body.description, disabled=body.disabled)
-    return 200, await update_endpoint(services, merchant_id, existing["id"], update)
+    return 200, await update_endpoint(services, merchant_id, existing["id"], update, actor=actor)
 
 
 async def send_test(
-    services: Services, merchant_id: str, endpoint_id: str | None
+    services: Services, merchant_id: str, endpoint_id: str | None, *, actor: str
 ) -> SendTestResult:
     """Send a signed ``webhook.test`` event now and log it as a one-attempt delivery."""
     async with services.pool.connection() as conn:
@@ -141,8 +161,26 @@ async def send_test(
                             settings.webhooks_timeout_seconds)
     async with services.pool.connection() as conn, conn.transaction():
         await store.record_probe(conn, planned, delivery_id, endpoint["url"], result)
+        await audit.record(conn, actor, merchant_id, endpoint["id"], "webhook_endpoint.tested",
+                           {"delivery_id": delivery_id, "status_code": result.status_code})
     return SendTestResult(
         delivery_id=delivery_id, endpoint_id=endpoint["id"], url=endpoint["url"],
         success=result.success, status_code=result.status_code, latency_ms=result.latency_ms,
         response_body=result.response_body, error=result.error,
     )
+
+
+async def resend_delivery(
+    services: Services, merchant_id: str, delivery_id: str, *, actor: str
+) -> DeliveryPublic:
+    """Make the delivery due now (same ``webhook-id`` and body); 409 if its endpoint is off."""
+    async with services.pool.connection() as conn, conn.transaction():
+        row = await repository.schedule_resend(conn, merchant_id, delivery_id)
+        if row is None:
+            if await repository.get_delivery(conn, merchant_id, delivery_id):
+                raise ApiError(409, "invalid_state", "The delivery's endpoint is disabled or "
+                               "deleted; enable it first.")
+            raise not_found("webhook delivery", delivery_id)
+        await audit.record(conn, actor, merchant_id, delivery_id, "webhook_delivery.resent",
+                           {"endpoint_id": row["endpoint_id"]}, entity_type="webhook_delivery")
+    return DeliveryPublic.model_validate(row)

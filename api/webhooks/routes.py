@@ -16,6 +16,7 @@ from api.errors import not_found
 from api.idempotency import run_idempotent
 from api.ids import new_id
 from api.webhooks import endpoints, repository
+from api.webhooks.audit import Actor
 from api.webhooks.schemas import (
     EndpointCreate,
     EndpointDeleted,
@@ -38,12 +39,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post("", status_code=201, response_model=EndpointWithSecret, responses=ERRORS)
 async def create(
-    body: EndpointCreate, merchant_id: MerchantId, services: ServicesDep,
+    body: EndpointCreate, merchant_id: MerchantId, services: ServicesDep, actor: Actor,
     key: IdempotencyKey = None,
 ) -> Response:
     """Add an endpoint; the answer holds its signing secret, shown this once."""
     async def action(endpoint_id: str) -> tuple[int, EndpointWithSecret]:
-        return 201, await endpoints.create_endpoint(services, merchant_id, body, endpoint_id)
+        return 201, await endpoints.create_endpoint(services, merchant_id, body, endpoint_id,
+                                                    actor=actor)
 
     return await run_idempotent(services, merchant_id, key, "POST", "/v1/webhook_endpoints",
                                 body, lambda: new_id("we"), action)
@@ -76,26 +78,23 @@ async def get_one(endpoint_id: str, merchant_id: MerchantId,
 
 @router.patch("/{endpoint_id}", response_model=EndpointPublic, responses=ERRORS)
 async def update(endpoint_id: str, body: EndpointUpdate, merchant_id: MerchantId,
-                 services: ServicesDep) -> EndpointPublic:
+                 services: ServicesDep, actor: Actor) -> EndpointPublic:
     """Change the URL, events or description; ``disabled`` pauses or resumes deliveries."""
-    return await endpoints.update_endpoint(services, merchant_id, endpoint_id, body)
+    return await endpoints.update_endpoint(services, merchant_id, endpoint_id, body, actor=actor)
 
 
 @router.delete("/{endpoint_id}", response_model=EndpointDeleted, responses=ERRORS)
-async def delete(endpoint_id: str, merchant_id: MerchantId,
-                 services: ServicesDep) -> EndpointDeleted:
+async def delete(endpoint_id: str, merchant_id: MerchantId, services: ServicesDep,
+                 actor: Actor) -> EndpointDeleted:
     """Remove the endpoint; its pending deliveries are canceled, its log is kept."""
-    async with services.pool.connection() as conn, conn.transaction():
-        deleted = await repository.delete_endpoint(conn, merchant_id, endpoint_id)
-    if not deleted:
-        raise not_found("webhook endpoint", endpoint_id)
+    await endpoints.delete_endpoint(services, merchant_id, endpoint_id, actor=actor)
     return EndpointDeleted(id=endpoint_id)
 
 
 @router.post("/{endpoint_id}/rotate_secret", response_model=EndpointWithSecret,
              responses=ERRORS)
 async def rotate_secret(
-    endpoint_id: str, merchant_id: MerchantId, services: ServicesDep,
+    endpoint_id: str, merchant_id: MerchantId, services: ServicesDep, actor: Actor,
     body: Annotated[SecretRotate | None, Body()] = None, key: IdempotencyKey = None,
 ) -> Response:
     """A new secret, shown once; the old one also signs until ``secret_rotation_ends_at``."""
@@ -103,7 +102,7 @@ async def rotate_secret(
 
     async def action(_: str) -> tuple[int, EndpointWithSecret]:
         return 200, await endpoints.rotate_secret(services, merchant_id, endpoint_id,
-                                                  request.overlap_seconds)
+                                                  request.overlap_seconds, actor=actor)
 
     return await run_idempotent(
         services, merchant_id, key, "POST", f"/v1/webhook_endpoints/{endpoint_id}/rotate_secret",

@@ -85,6 +85,27 @@ def test_updating_and_deleting_an_endpoint(client: httpx.Client) -> None:
     assert client.delete(path).status_code == 404
 
 
+def test_every_change_to_an_endpoint_is_audited_without_its_secret(
+    client: httpx.Client, stack: RunningStack
+) -> None:
+    endpoint = create(client).json()
+    path = f"/v1/webhook_endpoints/{endpoint['id']}"
+    client.patch(path, json={"enabled_events": ["payout.paid"]})
+    client.post(f"{path}/rotate_secret")
+    client.delete(path)
+    with psycopg.connect(stack.environment.settings.database_url) as conn:
+        rows = conn.execute(
+            "SELECT actor, action, change::text FROM audit_log "
+            "WHERE entity_type = 'webhook_endpoint' AND entity_id = %s ORDER BY id",
+            (endpoint["id"],)).fetchall()
+    assert [action for _, action, _ in rows] == [
+        "webhook_endpoint.created", "webhook_endpoint.updated",
+        "webhook_endpoint.secret_rotated", "webhook_endpoint.deleted"]
+    assert {actor for actor, _, _ in rows} == {"api_key"}
+    assert "payout.paid" in rows[1][2]
+    assert not any("whsec_" in change for _, _, change in rows)
+
+
 def test_another_merchants_endpoint_is_404(client: httpx.Client, other: httpx.Client) -> None:
     endpoint = create(client).json()
     path = f"/v1/webhook_endpoints/{endpoint['id']}"

@@ -194,6 +194,11 @@ async def test_an_endpoint_failing_for_the_set_period_is_disabled_and_shows_why(
             await running
     assert endpoint["status"] == "disabled" and endpoint["disabled_reason"] == "failing"
     assert endpoint["consecutive_failures"] >= 3 and endpoint["failing_since"] is not None
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT actor, change->>'reason' FROM audit_log WHERE entity_id = %s "
+            "AND action = 'webhook_endpoint.disabled'", (endpoint_id,))
+        assert await cursor.fetchall() == [("webhook-sender", "failing")]
     attempts = len(receiver.received("/failing"))
     async with pool.connection() as conn:
         assert await store.claim_due(conn, busy={}, per_endpoint=4, limit=100,

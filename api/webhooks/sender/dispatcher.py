@@ -123,7 +123,8 @@ class Dispatcher:
             disabled = (
                 not result.success
                 and self.disable_policy.should_disable(failing_since, failures, now)
-                and await store.disable_failing(conn, delivery.endpoint_id)
+                and await store.disable_failing(conn, delivery.endpoint_id, failing_since,
+                                                failures)
             )
         log.info(
             "webhook attempt event=%s endpoint=%s delivery=%s attempt=%d status=%s "

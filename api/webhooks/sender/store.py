@@ -17,6 +17,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from api.ids import new_id
+from api.webhooks import audit
 from api.webhooks.events import PlannedDelivery, Subscriber
 from api.webhooks.sender.attempt import AttemptResult
 
@@ -185,15 +186,25 @@ async def record_health(
     return row[0], int(row[1]), row[2]
 
 
-async def disable_failing(conn: Conn, endpoint_id: str) -> bool:
-    """Disable an endpoint for failing; False if it was disabled already."""
+async def disable_failing(
+    conn: Conn, endpoint_id: str, failing_since: datetime | None, failures: int
+) -> bool:
+    """Disable an endpoint for failing, with an audit entry; False if it was disabled already."""
     cursor = await conn.execute(
         """UPDATE webhook_endpoints SET disabled_reason = 'failing', disabled_at = now(),
                   updated_at = now()
-           WHERE id = %s AND disabled_at IS NULL""",
+           WHERE id = %s AND disabled_at IS NULL
+           RETURNING merchant_id""",
         (endpoint_id,),
     )
-    return cursor.rowcount == 1
+    row = await cursor.fetchone()
+    if row is None:
+        return False
+    change = {"reason": "failing", "consecutive_failures": failures,
+              "failing_since": failing_since.isoformat() if failing_since else None}
+    await audit.record(conn, audit.SENDER_ACTOR, row[0], endpoint_id,
+                       "webhook_endpoint.disabled", change)
+    return True
 
 
 async def record_probe(
