@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,19 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("invalid_request_error", code, str(error.detail), None),
             status_code=error.status_code,
             headers=getattr(error, "headers", None),
+        )
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(RedisConnectionError)
+    async def _dependency_down(_: Request, error: Exception) -> JSONResponse:
+        """PostgreSQL or Redis is unreachable: a temporary condition, not a bug — 503 and
+        when to retry, never a 500; nothing was changed (the transaction did not commit)."""
+        log.warning("dependency unavailable: %s", error)
+        return JSONResponse(
+            error_body("api_error", "service_unavailable",
+                       "A dependency is temporarily unavailable; retry shortly.", None),
+            status_code=503, headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)

@@ -17,6 +17,7 @@ from api.ratelimit import RateLimit
 from api.routes import analytics, dashboard_auth, health, ledger_views, payments
 from api.services import Services
 from api.sessions import LoginLimiter, SessionStore
+from api.shedding import LoadShedding
 from api.webhooks import dashboard_routes as webhook_dashboard_routes
 from api.webhooks import routes as webhook_routes
 from payflow.settings import Settings, get_settings
@@ -53,11 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ledger_views.router)
     app.include_router(dashboard_auth.router)
     app.include_router(analytics.router)
-    # Outermost last: authentication (401 before anything about the body), then the rate
-    # limit (it needs the merchant), then the body's size and type.
+    # Outermost last: load shedding, authentication (401 before anything about the body),
+    # the rate limit (it needs the merchant), then the body's size and type.
     app.add_middleware(RequestLimits)
     app.add_middleware(RateLimit)
     app.add_middleware(ApiKeyAuth)
+    app.add_middleware(LoadShedding, max_in_flight=settings.api_max_in_flight)
     return app
 
 

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
         "empty means http://{api_host}:{api_port}"
     )
     dashboard_port: int = Field(8501, description="port of the Streamlit dashboard")
+    api_max_in_flight: int = Field(
+        256, ge=1, description="concurrent requests one API process serves; past it, 503 at once"
+    )
     rate_limit_per_second: float = Field(
         100.0, gt=0, description="API requests per second per merchant (token bucket refill)"
     )
