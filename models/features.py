@@ -6,6 +6,8 @@ A step function takes the entity's prior record (None for a new entity) and the 
 returns the entity's features for that payment and the updated record. Records are JSON-ready
 lists, exactly what the worker's tables hold, so online and offline share the encoding too.
 
+Every step is idempotent per payment (``remembering``): Kafka redelivers after a crash or a
+rebalance, and a redelivered payment must neither count twice nor see itself in its history.
 Velocity counts and sums include the payment itself; the amount z-score, the seconds since the
 previous payment and the new-country signal compare the payment with the history before it.
 The merchant's fraud share counts payments from 35 to 7 days before the payment (28 days) and
@@ -15,6 +17,7 @@ only the labels known by then: labels arrive late, and a feature must not see th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from models.facts import LabelFacts, PaymentFacts
@@ -35,7 +38,7 @@ def _card_windows() -> tuple[BucketedCounter, BucketedCounter, BucketedCounter]:
     return BucketedCounter(10, 6), BucketedCounter(5 * MINUTE, 12), BucketedCounter(HOUR, 24)
 
 
-def card_features(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
+def _card_step(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
     """Per card: velocity over 1 min, 1 h, 24 h; distinct merchants and IPs over 24 h; time
     since the previous payment; the amount against the card's running mean; a new country."""
     minute, hour, day = _card_windows()
@@ -79,7 +82,7 @@ def card_features(record: Record | None, payment: PaymentFacts) -> tuple[Feature
     return features, encoded
 
 
-def origin_features(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
+def _origin_step(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
     """Per IP address (else device): distinct cards over 1 h (card testing), count over 1 min."""
     cards, minute = RecencySet(HOUR, 256), BucketedCounter(10, 6)
     if record is not None:
@@ -94,7 +97,7 @@ def origin_features(record: Record | None, payment: PaymentFacts) -> tuple[Featu
     return features, [cards.to_list(), minute.to_list()]
 
 
-def customer_features(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
+def _customer_step(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
     """Per customer: number of payments and their average amount over 1, 7 and 30 days."""
     hours, days = BucketedCounter(HOUR, 24), BucketedCounter(DAY, 30)
     if record is not None:
@@ -110,7 +113,7 @@ def customer_features(record: Record | None, payment: PaymentFacts) -> tuple[Fea
     return features, [hours.to_list(), days.to_list()]
 
 
-def merchant_features(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
+def _merchant_step(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
     """Per merchant: share of labelled-fraudulent payments over the 28 days ending 7 days ago."""
     payments, labels = _merchant_state(record)
     t = payment.time_seconds
@@ -129,6 +132,11 @@ def merchant_features(record: Record | None, payment: PaymentFacts) -> tuple[Fea
 
 def merchant_label(record: Record | None, label: LabelFacts) -> Record:
     """Record a fraud label against the day of the labelled payment (once per payment)."""
+    inner, names, recent = (None, [], []) if record is None else record
+    return [_merchant_label(inner, label), names, recent]
+
+
+def _merchant_label(record: Record | None, label: LabelFacts) -> Record:
     payments, labels = _merchant_state(record)
     newest = max(int(label.time_seconds // DAY), int(record[2]) if record else 0)
     labels[label.payment_id[-16:]] = int(label.payment_time_seconds // DAY)
@@ -142,6 +150,36 @@ def _merchant_state(record: Record | None) -> tuple[BucketedCounter, dict[str, i
     if record is None:
         return payments, {}
     return payments.load(record[0]), {str(k): int(d) for k, d in record[1]}
+
+
+Step = Callable[[Record | None, PaymentFacts], tuple[Features, Record]]
+
+
+def remembering(step: Step, capacity: int) -> Step:
+    """``step`` made idempotent per payment: the record also keeps the features of its last
+    ``capacity`` payments, and a payment seen again (a redelivery after a crash or rebalance)
+    gets the same features back without being counted twice. Record: [inner, names, recent]."""
+
+    def run(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
+        inner, names, recent = (None, [], []) if record is None else record
+        for payment_id, values in recent:
+            if payment_id == payment.payment_id:
+                return dict(zip(names, values, strict=True)), [inner, names, recent]
+        features, inner = step(inner, payment)
+        remembered = [*recent, [payment.payment_id, list(features.values())]][-capacity:]
+        return features, [inner, list(features), remembered]
+
+    return run
+
+
+card_features = remembering(_card_step, 4)
+"""Per card (see ``_card_step``), idempotent per payment."""
+origin_features = remembering(_origin_step, 32)
+"""Per IP address or device (see ``_origin_step``), idempotent per payment."""
+customer_features = remembering(_customer_step, 4)
+"""Per customer (see ``_customer_step``), idempotent per payment."""
+merchant_features = remembering(_merchant_step, 32)
+"""Per merchant (see ``_merchant_step``), idempotent per payment."""
 
 
 def payment_features(payment: PaymentFacts) -> Features:

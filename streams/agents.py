@@ -35,7 +35,7 @@ from ingest.topics import (
     Topic,
 )
 from models.facts import PaymentFacts, label_facts
-from models.features import card_features, customer_features, origin_features
+from models.features import Step, card_features, customer_features, origin_features
 from payflow.settings import Settings
 from streams import feature_log
 from streams.cases import encode_label
@@ -45,7 +45,6 @@ from streams.stages import (
     BatchRecords,
     Outgoing,
     StageTopics,
-    Step,
     entity_batch,
     merchant_batch,
     route_batch,

@@ -8,7 +8,9 @@ entry point (``payflow worker``) builds it once and runs it. Choices that matter
   of each changelog, and each worker on one machine has its own directory;
 - no standby replicas: on two shared cores a second copy of every table costs more than the
   changelog replay it saves when a partition moves;
-- ``payflow://`` is Faust's aiokafka transport with a 50 ms fetch wait (``streams.transport``).
+- ``payflow://`` is Faust's aiokafka transport with a 50 ms fetch wait (``streams.transport``);
+- a 10 s broker session (Faust's default is 60 s): a crashed worker's partitions move to the
+  others within seconds, rather than stalling their payments for a minute.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def create_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         key_serializer="raw",
         producer_linger=0.005,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        broker_rebalance_timeout=30.0,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         web_enabled=False,

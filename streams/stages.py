@@ -31,8 +31,8 @@ from models.facts import LabelFacts, PaymentFacts, payment_facts
 from models.features import (
     ABSENT_CUSTOMER,
     ABSENT_ORIGIN,
-    Features,
     Record,
+    Step,
     merchant_features,
     merchant_label,
     payment_features,
@@ -42,7 +42,6 @@ from streams.context import event_context
 
 Outgoing = tuple[str, bytes | None, bytes, dict[str, bytes] | None]
 """(topic, key, value, headers) to send."""
-Step = Callable[[Record | None, PaymentFacts], tuple[Features, Record]]
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,15 @@ class RiskEnvironment:
     supervisor: Supervisor
     workers: dict[str, Child] = field(default_factory=dict)
 
-    def start_worker(self, name: str) -> Child:
+    def start_worker(self, name: str, *, ready: bool = True) -> Child:
+        """Start a worker process; with ``ready``, return once it has decided a probe."""
         env = {"PAYFLOW_WORKER_NAME": name, "PAYFLOW_WORKER_WEB_PORT": str(free_port())}
         child = self.supervisor.start(name, "worker", extra_env=env)
         self.workers[name] = child
+        if ready:
+            probe = request(f"probe_{uuid.uuid4().hex[:12]}", T0, merchant="m_probe",
+                            card=f"probe_{uuid.uuid4().hex[:12]}")
+            asyncio.run(decide_in_order(self.settings, [probe], timeout_seconds=120))
         return child
 
     def stop_worker(self, name: str, hard: bool = False) -> None:
@@ -165,8 +170,8 @@ class DecisionReader:
         return self.found[payment_id][0]
 
 
-async def decide_in_order(settings: Settings,
-                          messages: Iterable[PaymentRequested]) -> list[PaymentDecided]:
+async def decide_in_order(settings: Settings, messages: Iterable[PaymentRequested],
+                          timeout_seconds: float = 30) -> list[PaymentDecided]:
     """Send each request once the previous one is decided, so every stage sees them in event
     order (requests are keyed by payment id: a burst sent at once may be re-ordered per card)."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
@@ -177,7 +182,7 @@ async def decide_in_order(settings: Settings,
             decided = []
             for message in messages:
                 await producer.send_and_wait(topic, message.encode(), key=message.key())
-                decided.append(await reader.wait_for(message.subject))
+                decided.append(await reader.wait_for(message.subject, timeout_seconds))
             return decided
     finally:
         await producer.stop()

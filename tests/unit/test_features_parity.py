@@ -134,3 +134,17 @@ def test_merchant_fraud_share_counts_only_labels_known_and_payments_older_than_7
     assert features["pay_51"]["merchant_payments_28d"] == 10
     assert features["pay_51"]["merchant_fraud_share_28d"] == 0
     assert features["pay_52"]["merchant_fraud_share_28d"] == 0.1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 86_400), st.sampled_from(["card_a", "card_b"]),
+                          st.booleans()), min_size=1, max_size=30))
+def test_a_redelivered_payment_gets_the_same_features_and_counts_once(
+    rows: list[tuple[float, str, bool]],
+) -> None:
+    history = [payment(i, T0 + t, card) for i, (t, card, _) in enumerate(rows)]
+    ordered = sorted(history, key=lambda p: p.time_seconds)
+    redelivered = [p for p in ordered for _ in range(2 if rows[int(p.payment_id[4:])][2] else 1)]
+    once = [vector(f) for _, f in replay(ordered)]
+    twice = {p.payment_id: vector(f) for p, f in replay(redelivered)}
+    assert [twice[p.payment_id] for p in ordered] == once
