@@ -145,10 +145,14 @@ class Settings(BaseSettings):
         10, ge=1, description="... and only after at least this many failed attempts in a row"
     )
     webhooks_max_in_flight: int = Field(
-        64, ge=1, le=1000, description="concurrent delivery attempts per sender process"
+        128, ge=1, le=1000, description="concurrent delivery attempts per sender process"
     )
     webhooks_max_in_flight_per_endpoint: int = Field(
         4, ge=1, le=100, description="concurrent attempts to one endpoint per sender process"
+    )
+    webhooks_max_in_flight_per_merchant: int = Field(
+        16, ge=1, le=1000, description="concurrent attempts to one merchant's endpoints per "
+        "sender process"
     )
     webhooks_poll_seconds: float = Field(
         0.5, gt=0, le=60, description="how often the sender looks for due retries"

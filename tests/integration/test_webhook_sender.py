@@ -130,7 +130,8 @@ async def test_a_claim_is_a_lease_that_a_dead_sender_gives_back_when_it_ends(
     endpoint_id, _ = await endpoint_with_delivery(pool, database_url, "http://127.0.0.1:9/x")
     async def claim(lease_seconds: float) -> list[store.ClaimedDelivery]:
         async with pool.connection() as conn:  # one transaction each: now() moves on
-            return await store.claim_due(conn, busy={}, per_endpoint=4, limit=100,
+            return await store.claim_due(conn, busy={}, busy_merchants={}, per_endpoint=4,
+                                         per_merchant=16, limit=100,
                                          lease_seconds=lease_seconds)
 
     first = await claim(0.3)
@@ -151,12 +152,31 @@ async def test_claims_take_a_few_per_endpoint_so_a_backlog_hides_no_one(
                                                     deliveries=10)
     quiet_endpoint, _ = await endpoint_with_delivery(pool, database_url, "http://127.0.0.1:9/b")
     async with pool.connection() as conn:
-        saturated = await store.claim_due(conn, busy={busy_endpoint: 2}, per_endpoint=2,
-                                          limit=100, lease_seconds=30)
-        fresh = await store.claim_due(conn, busy={}, per_endpoint=2, limit=100, lease_seconds=30)
+        saturated = await store.claim_due(conn, busy={busy_endpoint: 2}, busy_merchants={},
+                                          per_endpoint=2, per_merchant=16, limit=100,
+                                          lease_seconds=30)
+    async with pool.connection() as conn:
+        fresh = await store.claim_due(conn, busy={}, busy_merchants={}, per_endpoint=2,
+                                      per_merchant=16, limit=100, lease_seconds=30)
     assert busy_endpoint not in {c.endpoint_id for c in saturated}
     assert quiet_endpoint in {c.endpoint_id for c in saturated}
     assert [c.endpoint_id for c in fresh].count(busy_endpoint) == 2
+
+
+async def test_claims_take_a_few_per_merchant_whatever_its_number_of_endpoints(
+    pool: Pool, database_url: str
+) -> None:
+    merchant_endpoint, _ = await endpoint_with_delivery(pool, database_url,
+                                                        "http://127.0.0.1:9/m", deliveries=6)
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT merchant_id FROM webhook_endpoints WHERE id = %s",
+                                    (merchant_endpoint,))
+        row = await cursor.fetchone()
+        assert row is not None
+        claimed = await store.claim_due(conn, busy={}, busy_merchants={row[0]: 1},
+                                        per_endpoint=10, per_merchant=3, limit=100,
+                                        lease_seconds=30)
+    assert [c.endpoint_id for c in claimed].count(merchant_endpoint) == 2
 
 
 async def test_recording_an_event_twice_makes_one_delivery(pool: Pool, database_url: str) -> None:
@@ -201,7 +221,8 @@ async def test_an_endpoint_failing_for_the_set_period_is_disabled_and_shows_why(
         assert await cursor.fetchall() == [("webhook-sender", "failing")]
     attempts = len(receiver.received("/failing"))
     async with pool.connection() as conn:
-        assert await store.claim_due(conn, busy={}, per_endpoint=4, limit=100,
+        assert await store.claim_due(conn, busy={}, busy_merchants={}, per_endpoint=4,
+                                     per_merchant=16, limit=100,
                                      lease_seconds=30) == []  # nothing for a disabled endpoint
     assert len(receiver.received("/failing")) == attempts
 

@@ -1,10 +1,12 @@
 """Runs due deliveries: claims them from PostgreSQL and attempts each in its own task.
 
-Bounded concurrency: at most ``max_in_flight`` attempts per process and ``per_endpoint`` per
-endpoint. A claim asks only for endpoints with free slots, so an endpoint that hangs holds at
-most ``per_endpoint`` slots for at most the timeout, and every other merchant's deliveries keep
-flowing (no head-of-line blocking). Every attempt is logged (table ``webhook_attempts`` and one
-log line) with the event, endpoint, attempt number, status, latency and next retry time.
+Bounded concurrency: at most ``max_in_flight`` attempts per process, ``per_merchant`` per
+merchant and ``per_endpoint`` per endpoint. A claim asks only for endpoints and merchants with
+free slots, so an endpoint that hangs holds at most ``per_endpoint`` slots (a merchant whose
+every endpoint hangs, ``per_merchant``) for at most the timeout, and every other merchant's
+deliveries keep flowing (no head-of-line blocking). Every attempt is logged (table
+``webhook_attempts`` and one log line) with the event, endpoint, attempt number, status,
+latency and next retry time.
 """
 
 from __future__ import annotations
@@ -47,7 +49,11 @@ class Dispatcher:
         self.poll_seconds = settings.webhooks_poll_seconds
         self.max_in_flight = settings.webhooks_max_in_flight
         self.per_endpoint = settings.webhooks_max_in_flight_per_endpoint
-        self.in_flight: Counter[str] = Counter()
+        self.per_merchant = settings.webhooks_max_in_flight_per_merchant
+        self.by_endpoint: Counter[str] = Counter()
+        """Running attempts per endpoint id."""
+        self.by_merchant: Counter[str] = Counter()
+        """Running attempts per merchant id."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()
 
@@ -81,14 +87,15 @@ class Dispatcher:
         free = self.max_in_flight - len(self.tasks)
         if free <= 0:
             return 0
-        busy = {endpoint: count for endpoint, count in self.in_flight.items() if count > 0}
         async with self.pool.connection() as conn:
             claimed = await store.claim_due(
-                conn, busy=busy, per_endpoint=self.per_endpoint, limit=free,
+                conn, busy=dict(self.by_endpoint), busy_merchants=dict(self.by_merchant),
+                per_endpoint=self.per_endpoint, per_merchant=self.per_merchant, limit=free,
                 lease_seconds=self.timeout_seconds + LEASE_MARGIN_SECONDS,
             )
         for delivery in claimed:
-            self.in_flight[delivery.endpoint_id] += 1
+            self.by_endpoint[delivery.endpoint_id] += 1
+            self.by_merchant[delivery.merchant_id] += 1
             task = asyncio.create_task(self.attempt(delivery))
             self.tasks.add(task)
             task.add_done_callback(functools.partial(self._finished, delivery=delivery))
@@ -96,9 +103,11 @@ class Dispatcher:
 
     def _finished(self, task: asyncio.Task[None], *, delivery: store.ClaimedDelivery) -> None:
         self.tasks.discard(task)
-        self.in_flight[delivery.endpoint_id] -= 1
-        if self.in_flight[delivery.endpoint_id] <= 0:
-            del self.in_flight[delivery.endpoint_id]
+        for counter, key in ((self.by_endpoint, delivery.endpoint_id),
+                             (self.by_merchant, delivery.merchant_id)):
+            counter[key] -= 1
+            if counter[key] <= 0:
+                del counter[key]
         self.wake.set()
 
     async def attempt(self, delivery: store.ClaimedDelivery) -> None:

@@ -78,49 +78,65 @@ async def record_deliveries(conn: Conn, planned: Sequence[PlannedDelivery]) -> N
 
 
 async def claim_due(
-    conn: Conn, *, busy: Mapping[str, int], per_endpoint: int, limit: int, lease_seconds: float
+    conn: Conn, *, busy: Mapping[str, int], busy_merchants: Mapping[str, int],
+    per_endpoint: int, per_merchant: int, limit: int, lease_seconds: float,
 ) -> list[ClaimedDelivery]:
-    """Lease up to ``limit`` due deliveries, at most ``per_endpoint`` minus ``busy[endpoint]``
-    per endpoint, oldest due first — so one endpoint's backlog never hides another's."""
+    """Lease up to ``limit`` due deliveries, oldest due first, leaving out what would exceed
+    ``per_endpoint`` (minus ``busy[endpoint]``) or ``per_merchant`` (minus
+    ``busy_merchants[merchant]``) — so one endpoint's or merchant's backlog hides no one."""
     async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(
-            """
-            WITH busy AS (
-                SELECT * FROM unnest(%(busy_ids)s::text[], %(busy_counts)s::int[])
-                    AS b(endpoint_id, in_flight)
-            ), due_endpoints AS (
-                SELECT DISTINCT endpoint_id FROM webhook_deliveries
-                WHERE status = 'pending' AND next_attempt_at <= now()
-            ), picked AS (
-                SELECT d.id FROM due_endpoints de
-                JOIN webhook_endpoints e ON e.id = de.endpoint_id
-                LEFT JOIN busy b ON b.endpoint_id = de.endpoint_id
-                CROSS JOIN LATERAL (
-                    SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
-                    WHERE d.endpoint_id = de.endpoint_id AND d.status = 'pending'
-                      AND d.next_attempt_at <= now()
-                    ORDER BY d.next_attempt_at
-                    LIMIT greatest(0, %(per_endpoint)s - coalesce(b.in_flight, 0))
-                ) d
-                WHERE e.deleted_at IS NULL AND e.disabled_at IS NULL
-                ORDER BY d.next_attempt_at LIMIT %(limit)s
-            )
-            UPDATE webhook_deliveries d
-               SET attempts = d.attempts + 1, updated_at = now(),
-                   next_attempt_at = now() + make_interval(secs => %(lease)s)
-              FROM picked, webhook_endpoints e
-             WHERE d.id = picked.id AND e.id = d.endpoint_id
-               AND d.status = 'pending' AND d.next_attempt_at <= now()
-            RETURNING d.id, d.merchant_id, d.endpoint_id, d.event_id, d.attempts, d.payload,
-                      e.url, e.secret_ciphertext,
-                      CASE WHEN e.previous_secret_expires_at > now()
-                           THEN e.previous_secret_ciphertext END AS previous_ciphertext
-            """,
-            {"busy_ids": list(busy), "busy_counts": list(busy.values()),
-             "per_endpoint": per_endpoint, "limit": limit, "lease": lease_seconds},
-        )
+        await cursor.execute(_CLAIM_DUE, {
+            "busy_ids": list(busy), "busy_counts": list(busy.values()),
+            "merchant_ids": list(busy_merchants), "merchant_counts": list(busy_merchants.values()),
+            "per_endpoint": per_endpoint, "per_merchant": per_merchant, "limit": limit,
+            "lease": lease_seconds,
+        })
         rows = await cursor.fetchall()
     return [_claimed(row) for row in rows]
+
+
+_CLAIM_DUE = """
+    WITH busy AS (
+        SELECT * FROM unnest(%(busy_ids)s::text[], %(busy_counts)s::int[])
+            AS b(endpoint_id, in_flight)
+    ), busy_merchants AS (
+        SELECT * FROM unnest(%(merchant_ids)s::text[], %(merchant_counts)s::int[])
+            AS m(merchant_id, in_flight)
+    ), due_endpoints AS (
+        SELECT DISTINCT endpoint_id FROM webhook_deliveries
+        WHERE status = 'pending' AND next_attempt_at <= now()
+    ), candidates AS (
+        SELECT d.id, d.next_attempt_at, e.merchant_id,
+               row_number() OVER (PARTITION BY e.merchant_id ORDER BY d.next_attempt_at)
+                   AS merchant_rank
+        FROM due_endpoints de
+        JOIN webhook_endpoints e ON e.id = de.endpoint_id
+        LEFT JOIN busy b ON b.endpoint_id = de.endpoint_id
+        CROSS JOIN LATERAL (
+            SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+            WHERE d.endpoint_id = de.endpoint_id AND d.status = 'pending'
+              AND d.next_attempt_at <= now()
+            ORDER BY d.next_attempt_at
+            LIMIT greatest(0, %(per_endpoint)s - coalesce(b.in_flight, 0))
+        ) d
+        WHERE e.deleted_at IS NULL AND e.disabled_at IS NULL
+    ), picked AS (
+        SELECT c.id FROM candidates c
+        LEFT JOIN busy_merchants m ON m.merchant_id = c.merchant_id
+        WHERE c.merchant_rank <= %(per_merchant)s - coalesce(m.in_flight, 0)
+        ORDER BY c.next_attempt_at LIMIT %(limit)s
+    )
+    UPDATE webhook_deliveries d
+       SET attempts = d.attempts + 1, updated_at = now(),
+           next_attempt_at = now() + make_interval(secs => %(lease)s)
+      FROM picked, webhook_endpoints e
+     WHERE d.id = picked.id AND e.id = d.endpoint_id
+       AND d.status = 'pending' AND d.next_attempt_at <= now()
+    RETURNING d.id, d.merchant_id, d.endpoint_id, d.event_id, d.attempts, d.payload,
+              e.url, e.secret_ciphertext,
+              CASE WHEN e.previous_secret_expires_at > now()
+                   THEN e.previous_secret_ciphertext END AS previous_ciphertext
+"""
 
 
 def _claimed(row: dict[str, Any]) -> ClaimedDelivery:
