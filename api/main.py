@@ -14,10 +14,10 @@ from api.auth import ApiKeyAuth
 from api.errors import install_error_handlers
 from api.limits import RequestLimits
 from api.ratelimit import RateLimit
-from api.routes import analytics, dashboard_auth, health, ledger_views, payments
+from api.routes import analytics, dashboard_auth, health, ledger_views, operations, payments
 from api.services import Services
 from api.sessions import LoginLimiter, SessionStore
-from api.shedding import LoadShedding
+from api.shedding import LoadShedding, SheddingStats
 from api.webhooks import dashboard_routes as webhook_dashboard_routes
 from api.webhooks import routes as webhook_routes
 from payflow.settings import Settings, get_settings
@@ -49,9 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(payments.router)
+    app.include_router(ledger_views.router)
+    app.include_router(operations.router)
     app.include_router(webhook_routes.router)
     app.include_router(webhook_dashboard_routes.router)
-    app.include_router(ledger_views.router)
     app.include_router(dashboard_auth.router)
     app.include_router(analytics.router)
     # Outermost last: load shedding, authentication (401 before anything about the body),
@@ -59,7 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestLimits)
     app.add_middleware(RateLimit)
     app.add_middleware(ApiKeyAuth)
-    app.add_middleware(LoadShedding, max_in_flight=settings.api_max_in_flight)
+    app.state.shedding = SheddingStats()
+    app.add_middleware(LoadShedding, max_in_flight=settings.api_max_in_flight,
+                       stats=app.state.shedding)
     return app
 
 

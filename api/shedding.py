@@ -10,35 +10,52 @@ shed.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_body
 
-UNSHED_PATHS = frozenset({"/healthz", "/readyz"})
+UNSHED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@dataclass
+class SheddingStats:
+    """Shared with ``/metrics``."""
+
+    in_flight: int = 0
+    shed: int = 0
 
 
 class LoadShedding:
-    def __init__(self, app: ASGIApp, max_in_flight: int) -> None:
+    def __init__(self, app: ASGIApp, max_in_flight: int,
+                 stats: SheddingStats | None = None) -> None:
         assert max_in_flight >= 1
         self.app = app
         self.max_in_flight = max_in_flight
-        self.in_flight = 0
-        self.shed = 0
+        self.stats = stats or SheddingStats()
+
+    @property
+    def in_flight(self) -> int:
+        return self.stats.in_flight
+
+    @property
+    def shed(self) -> int:
+        return self.stats.shed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNSHED_PATHS:
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_in_flight:
-            self.shed += 1
+        if self.stats.in_flight >= self.max_in_flight:
+            self.stats.shed += 1
             await _overloaded(send)
             return
-        self.in_flight += 1
+        self.stats.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            self.stats.in_flight -= 1
 
 
 async def _overloaded(send: Send) -> None:

@@ -38,3 +38,17 @@ if payouts is not None:
         if report is not None:
             st.download_button("Download CSV", report, file_name=f"{chosen}-settlement.csv",
                                mime="text/csv", key="po_download")
+
+reconciliation = load("Reconciliation", auth, "/api/ledger/reconciliation")
+if reconciliation is not None:
+    st.subheader("Ledger reconciliation")
+    if reconciliation.get("ran_at") is None:
+        st.caption("No reconciliation has run yet (`payflow reconcile`).")
+    elif reconciliation.get("ok"):
+        st.success(f"Everything ties: {reconciliation['checks']} checks passed at "
+                   f"{reconciliation['ran_at']}.")
+    else:
+        st.error(f"{reconciliation['problem_count']} problems found at "
+                 f"{reconciliation['ran_at']}.")
+        for problem in reconciliation.get("problems") or []:
+            st.markdown(f"- {problem}")

@@ -196,3 +196,16 @@ def test_reconciliation_passes_after_a_mixed_workload_and_names_a_tampered_posti
 async def _reconcile(url: str, settings: Any) -> Any:
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         return await reconcile(conn, settings)
+
+
+def test_the_last_reconciliation_shows_on_the_api_and_in_metrics(
+    stack: RunningStack, merchant: tuple[str, httpx.Client]
+) -> None:
+    settings = stack.environment.settings
+    report = asyncio.run(_reconcile(settings.database_url, settings))
+    seen = merchant[1].get("/api/ledger/reconciliation").json()
+    assert seen["ok"] is report.ok and seen["checks"] == report.checks
+    assert seen["problems"] is None  # a merchant does not see other merchants' problems
+    metrics = httpx.get(f"{stack.base_url}/metrics", timeout=10).text
+    assert f"payflow_reconciliation_ok {int(report.ok)}" in metrics
+    assert "payflow_api_shed_total" in metrics
