@@ -19,12 +19,15 @@ from api.webhooks import endpoints, repository
 from api.webhooks.audit import Actor
 from api.webhooks.events import EVENT_TYPES, TEST_EVENT_TYPE
 from api.webhooks.schemas import (
+    ID_PATTERN,
     DeliveryDetail,
     DeliveryList,
     DeliveryPublic,
     DeliveryStatus,
     EndpointPublic,
     EndpointWithSecret,
+    IdPath,
+    NoParameters,
     PrimaryEndpointSet,
     SendTestRequest,
     SendTestResult,
@@ -76,7 +79,7 @@ async def list_deliveries(
     merchant_id: MerchantId, services: ServicesDep,
     status: DeliveryStatus | None = None,
     event_type: Annotated[str | None, Query(max_length=100)] = None,
-    endpoint_id: Annotated[str | None, Query(max_length=64)] = None,
+    endpoint_id: Annotated[str | None, Query(max_length=64, pattern=ID_PATTERN)] = None,
     start_date: Annotated[datetime | date | None, Query(description="inclusive")] = None,
     end_date: Annotated[datetime | date | None, Query(description="exclusive")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -99,7 +102,7 @@ async def list_deliveries(
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryDetail, responses=ERRORS)
-async def get_delivery(delivery_id: str, merchant_id: MerchantId,
+async def get_delivery(delivery_id: IdPath, merchant_id: MerchantId,
                        services: ServicesDep) -> DeliveryDetail:
     """One delivery with every attempt: status, latency, response start, next retry."""
     async with services.pool.connection() as conn:
@@ -112,7 +115,7 @@ async def get_delivery(delivery_id: str, merchant_id: MerchantId,
 
 @router.post("/deliveries/{delivery_id}/resend", status_code=202, response_model=DeliveryPublic,
              responses=ERRORS)
-async def resend(delivery_id: str, merchant_id: MerchantId, services: ServicesDep,
+async def resend(delivery_id: IdPath, merchant_id: MerchantId, services: ServicesDep,
                  actor: Actor, key: IdempotencyKey = None) -> Response:
     """Send this delivery again now (same ``webhook-id`` and body, fresh signature)."""
     async def action(_: str) -> tuple[int, DeliveryPublic]:
@@ -121,7 +124,7 @@ async def resend(delivery_id: str, merchant_id: MerchantId, services: ServicesDe
 
     return await run_idempotent(
         services, merchant_id, key, "POST", f"/api/webhooks/deliveries/{delivery_id}/resend",
-        SendTestRequest(), lambda: delivery_id, action,
+        NoParameters(), lambda: delivery_id, action,
     )
 
 

@@ -24,6 +24,7 @@ from api.webhooks.schemas import (
     EndpointPublic,
     EndpointUpdate,
     EndpointWithSecret,
+    IdPath,
     SecretRotate,
 )
 
@@ -67,7 +68,7 @@ async def list_all(
 
 
 @router.get("/{endpoint_id}", response_model=EndpointPublic, responses=ERRORS)
-async def get_one(endpoint_id: str, merchant_id: MerchantId,
+async def get_one(endpoint_id: IdPath, merchant_id: MerchantId,
                   services: ServicesDep) -> EndpointPublic:
     async with services.pool.connection() as conn:
         row = await repository.get_endpoint(conn, merchant_id, endpoint_id)
@@ -77,14 +78,14 @@ async def get_one(endpoint_id: str, merchant_id: MerchantId,
 
 
 @router.patch("/{endpoint_id}", response_model=EndpointPublic, responses=ERRORS)
-async def update(endpoint_id: str, body: EndpointUpdate, merchant_id: MerchantId,
+async def update(endpoint_id: IdPath, body: EndpointUpdate, merchant_id: MerchantId,
                  services: ServicesDep, actor: Actor) -> EndpointPublic:
     """Change the URL, events or description; ``disabled`` pauses or resumes deliveries."""
     return await endpoints.update_endpoint(services, merchant_id, endpoint_id, body, actor=actor)
 
 
 @router.delete("/{endpoint_id}", response_model=EndpointDeleted, responses=ERRORS)
-async def delete(endpoint_id: str, merchant_id: MerchantId, services: ServicesDep,
+async def delete(endpoint_id: IdPath, merchant_id: MerchantId, services: ServicesDep,
                  actor: Actor) -> EndpointDeleted:
     """Remove the endpoint; its pending deliveries are canceled, its log is kept."""
     await endpoints.delete_endpoint(services, merchant_id, endpoint_id, actor=actor)
@@ -94,7 +95,7 @@ async def delete(endpoint_id: str, merchant_id: MerchantId, services: ServicesDe
 @router.post("/{endpoint_id}/rotate_secret", response_model=EndpointWithSecret,
              responses=ERRORS)
 async def rotate_secret(
-    endpoint_id: str, merchant_id: MerchantId, services: ServicesDep, actor: Actor,
+    endpoint_id: IdPath, merchant_id: MerchantId, services: ServicesDep, actor: Actor,
     body: Annotated[SecretRotate | None, Body()] = None, key: IdempotencyKey = None,
 ) -> Response:
     """A new secret, shown once; the old one also signs until ``secret_rotation_ends_at``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,14 +25,19 @@ from pydantic import (
 from api.webhooks.events import ALL_EVENTS, EVENT_TYPES, check_enabled_events
 from api.webhooks.urls import MAX_URL_LENGTH
 
+ID_PATTERN = r"^[A-Za-z0-9_]+$"
 Url = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH,
+                           pattern=r"^[^\x00-\x20\x7f]+$",  # no spaces, no control characters
                            examples=["https://example.com/webhooks/payflow"])]
+ObjectId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+"""An id as payflow makes them (``we_...``, ``msg_...``); anything else cannot exist."""
+IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 EnabledEvents = Annotated[
     list[Annotated[str, Field(max_length=100)]],
     Field(min_length=1, max_length=len(EVENT_TYPES) + 1,
           description=f"event types ({', '.join(EVENT_TYPES)}) or ['*'] for all"),
 ]
-Description = Annotated[str | None, Field(max_length=500)]
+Description = Annotated[str | None, Field(max_length=500, pattern=r"^[^\x00]*$")]
 Moment = Annotated[datetime, AfterValidator(lambda value: value.astimezone(UTC))]
 """A timestamp, shown in UTC with a ``Z``."""
 DeliveryStatus = Literal["pending", "succeeded", "failed", "canceled"]
@@ -76,8 +82,12 @@ class SecretRotate(Input):
     """How long the old secret keeps signing (default PAYFLOW_WEBHOOKS_SECRET_OVERLAP_SECONDS)."""
 
 
+class NoParameters(Input):
+    """What a POST without a body asks: nothing (its Idempotency-Key fingerprint)."""
+
+
 class SendTestRequest(Input):
-    endpoint_id: Annotated[str | None, Field(max_length=64)] = None
+    endpoint_id: ObjectId | None = None
     """Which endpoint to test; default the dashboard's (primary) endpoint."""
 
 

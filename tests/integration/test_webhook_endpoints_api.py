@@ -216,3 +216,22 @@ async def test_a_private_address_url_is_refused_where_private_urls_are_not_allow
             assert response.status_code == 422, response.text
             assert response.json()["error"]["code"] == "url_invalid"
             assert response.json()["error"]["param"] == "url"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "/v1/webhook_endpoints", {"url": "http://127.0.0.1:9/a\u0000b"}),
+    ("POST", "/v1/webhook_endpoints", {"url": "http://127.0.0.1:9/", "description": "a\u0000"}),
+    ("GET", "/v1/webhook_endpoints/we_%00", None),
+    ("PATCH", "/v1/webhook_endpoints/we_%00", {"disabled": True}),
+    ("GET", "/v1/webhook_endpoints/" + "x" * 300, None),
+    ("GET", "/api/webhooks/deliveries/msg_%00", None),
+    ("POST", "/api/webhooks/deliveries/msg_%00/resend", None),
+    ("GET", "/api/webhooks/deliveries?endpoint_id=we_%00", None),
+    ("POST", "/api/webhooks/test", {"endpoint_id": "we_\u0000"}),
+])
+def test_nul_characters_and_overlong_ids_are_4xx_not_500(
+    client: httpx.Client, method: str, path: str, body: object
+) -> None:
+    response = client.request(method, path, json=body)
+    assert 400 <= response.status_code < 500, response.text
+    assert "error" in response.json()
