@@ -8,11 +8,16 @@ and stops it with SIGTERM (a controlled shutdown).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import shutil
 import subprocess
 from importlib import resources
 from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from payflow.services.base import (
     ServiceError,
@@ -77,8 +82,10 @@ class Kafka:
         if read_pid(self.pid_file) is not None:
             return
         if port_open(self.host, self.port):
+            if _answers_as_kafka(f"{self.host}:{self.port}"):
+                return  # a broker someone else runs (another checkout) serves us just as well
             raise ServiceError(
-                f"{self.host}:{self.port} is taken by a process payflow did not start; "
+                f"{self.host}:{self.port} is taken by something that is not Kafka; "
                 "stop it or set PAYFLOW_KAFKA_BOOTSTRAP"
             )
         self.install()
@@ -118,8 +125,9 @@ class Kafka:
 
     def status(self) -> ServiceStatus:
         pid = read_pid(self.pid_file)
-        running = pid is not None and port_open(self.host, self.port)
-        detail = f"pid {pid}, data {self.data}" if pid else ""
+        running = port_open(self.host, self.port) and (
+            pid is not None or _answers_as_kafka(f"{self.host}:{self.port}"))
+        detail = f"pid {pid}, data {self.data}" if pid else "not started by this checkout"
         return ServiceStatus(self.name, running, f"{self.host}:{self.port}", detail)
 
     # --- helpers
@@ -175,6 +183,24 @@ class Kafka:
                 return b"Kafka Server started" in handle.read()
         except OSError:
             return False
+
+
+def _answers_as_kafka(bootstrap: str) -> bool:
+    """True if a Kafka broker answers a metadata request at ``bootstrap`` within seconds."""
+
+    async def probe() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await asyncio.wait_for(admin.start(), timeout=8)
+            await asyncio.wait_for(admin.list_topics(), timeout=5)
+            return True
+        except (KafkaError, OSError, TimeoutError):
+            return False
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+    return asyncio.run(probe())
 
 
 def _digest(path: Path) -> str:

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer
 
 from ingest.contracts import decode_event
 from ingest.topics import PAYMENT_EVENTS
+from tests.cards import fresh_card_number
 from tests.harness import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,8 @@ def pay(client: httpx.Client, **changes: Any) -> httpx.Response:
 
 
 def test_a_payment_is_decided_and_answered_synchronously(client: httpx.Client) -> None:
-    response = pay(client, description="order 1")
+    card = {"type": "card", "card": {**CARD["card"], "number": fresh_card_number()}}
+    response = pay(client, description="order 1", payment_method=card)
     assert response.status_code == 201, response.text
     body = response.json()
     transaction = body["transaction"]
@@ -51,7 +53,7 @@ def test_a_payment_is_decided_and_answered_synchronously(client: httpx.Client) -
     assert transaction["currency"] == "USD"
     assert body["fraud_score"] == transaction["fraud_score"] is not None
     assert transaction["risk_level"] == "low"
-    assert transaction["payment_method"]["card"]["last4"] == "4242"
+    assert transaction["payment_method"]["card"]["last4"] == card["card"]["number"][-4:]
     assert transaction["created_at"].endswith("Z")
     fetched = client.get(f"/v1/payments/{transaction['id']}")
     assert fetched.status_code == 200
