@@ -52,16 +52,17 @@ def pay(client: httpx.Client, amount: int, capture: bool = True,
 
 
 def test_an_unbalanced_entry_is_refused_by_the_database(stack: RunningStack) -> None:
-    with db(stack) as conn, pytest.raises(psycopg.errors.CheckViolation, match="unbalanced"):
-        with conn.transaction():
-            entry = conn.execute("INSERT INTO journal_entries (message_id, kind, currency) "
-                                 "VALUES ('test', 'capture', 'USD') RETURNING id").fetchone()
-            assert entry is not None
-            conn.execute("INSERT INTO accounts (name, owner, kind, currency, normal, "
-                         "non_negative) VALUES ('platform:bank:USD', 'platform', 'bank', "
-                         "'USD', 'debit', false) ON CONFLICT DO NOTHING")
-            conn.execute("INSERT INTO postings (entry_id, account, amount, currency) VALUES "
-                         "(%s, 'platform:bank:USD', 100, 'USD')", (entry[0],))
+    with (db(stack) as conn,
+          pytest.raises(psycopg.errors.CheckViolation, match="unbalanced"),
+          conn.transaction()):
+        entry = conn.execute("INSERT INTO journal_entries (message_id, kind, currency) "
+                             "VALUES ('test', 'capture', 'USD') RETURNING id").fetchone()
+        assert entry is not None
+        conn.execute("INSERT INTO accounts (name, owner, kind, currency, normal, "
+                     "non_negative) VALUES ('platform:bank:USD', 'platform', 'bank', "
+                     "'USD', 'debit', false) ON CONFLICT DO NOTHING")
+        conn.execute("INSERT INTO postings (entry_id, account, amount, currency) VALUES "
+                     "(%s, 'platform:bank:USD', 100, 'USD')", (entry[0],))
 
 
 def test_postings_and_entries_are_append_only(stack: RunningStack,
