@@ -41,10 +41,15 @@ class Message(Contract):
     """The envelope every topic message shares."""
 
     id: str = Field(default_factory=new_message_id)
+    """Unique per message; a redelivered or re-published message keeps it (deduplicate on it)."""
     type: str
+    """The message's name and schema version, e.g. ``payment.captured.v1``."""
     source: str
+    """The producing process, e.g. ``payflow/ledger``."""
     time: AwareDatetime = Field(default_factory=utc_now)
+    """When it happened (event time), with its UTC offset."""
     merchant_id: str
+    """The merchant it belongs to."""
     subject: str
     """The entity the message is about (a payment id); also its Kafka key."""
 

@@ -32,10 +32,13 @@ class PaymentEvent(Message):
 
 
 class RefundObject(Contract):
+    """A refund: all or part of a captured payment returned to the customer."""
+
     id: str
     payment_id: str
     merchant_id: str
     amount: int
+    """The amount refunded, in minor units of ``currency``."""
     currency: str
     reason: RefundReason | None
     status: Literal["succeeded"] = "succeeded"
@@ -43,15 +46,20 @@ class RefundObject(Contract):
 
 
 class RefundEvent(Message):
+    """A refund was made; ``data`` is the refund, with its payment id."""
+
     type: Literal["refund.created.v1"] = "refund.created.v1"
     data: RefundObject
 
 
 class DisputeObject(Contract):
+    """A chargeback on a captured payment."""
+
     id: str
     payment_id: str
     merchant_id: str
     amount: int
+    """The disputed amount (what was captured and not refunded), in minor units."""
     currency: str
     reason: str
     card_fingerprint: str | None
@@ -69,9 +77,12 @@ class DisputeEvent(Message):
 
 
 class PayoutObject(Contract):
+    """Funds moved from a merchant's available balance in one currency to the merchant."""
+
     id: str
     merchant_id: str
     amount: int
+    """The amount paid out, in minor units of ``currency``."""
     currency: str
     status: Literal["pending", "paid"]
     settlement_date: date
@@ -80,6 +91,8 @@ class PayoutObject(Contract):
 
 
 class PayoutEvent(Message):
+    """A payout was created (``pending``) or paid; keyed by merchant id."""
+
     type: Literal["payout.created.v1", "payout.paid.v1"]
     data: PayoutObject
 

@@ -81,8 +81,11 @@ class Decision(Contract):
     fraud_flags: tuple[str, ...] = ()
     decline_code: str | None = None
     model_version: str
+    """The fraud model version that scored the payment, or ``rules-only``."""
     features: dict[str, float] = Field(default_factory=dict)
+    """The feature vector that was scored, by feature name."""
     degraded: bool = False
+    """True when the model could not score and the rules alone decided."""
     reply_to: str | None = None
     """Copied from the request: where the waiting API instance listens for the outcome."""
 
@@ -110,11 +113,14 @@ class Transaction(Contract):
     id: str
     merchant_id: str
     amount: int
+    """The amount of the payment, in minor units of ``currency`` (cents; yen for JPY)."""
     currency: str
+    """ISO 4217 code, upper case."""
     captured_amount: int
     refunded_amount: int
     status: PaymentStatus
     fraud_score: int | None
+    """From 0 to 100; null while the payment is pending."""
     risk_level: RiskLevel | None
     fraud_flags: tuple[str, ...]
     decline_code: str | None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from payflow.cli import contracts as contract_commands
 from payflow.cli import db, demo, ledger, merchant, processes, services, topics, user
 from payflow.cli import model as model_commands
+from payflow.cli import tail as tail_command
 
 app = typer.Typer(
     name="payflow",
@@ -19,6 +21,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(merchant.app, name="merchant")
 app.add_typer(model_commands.app, name="model")
 app.add_typer(user.app, name="user")
+app.add_typer(contract_commands.app, name="contracts")
 for command in (processes.api, processes.worker, processes.ledger, processes.analytics,
                 processes.dashboard):
     app.command()(command)
@@ -26,3 +29,4 @@ app.command()(processes.webhooks)
 app.command()(demo.demo)
 app.command()(ledger.settle)
 app.command()(ledger.reconcile)
+app.command()(tail_command.tail)
