@@ -1,0 +1,201 @@
+"""Benchmark of one risk-engine worker on the real broker (not a test; run it by hand).
+
+    .venv/bin/python -m bench.streams [--payments 20000] [--rate 1000] [--seconds 20]
+
+1. Throughput: fills ``payments.requests`` with ``--payments`` synthetic requests, then starts
+   one worker and measures decisions per second from its first decision to its last, and the
+   worker's CPU time per decision.
+2. Latency: with the worker running, sends requests at ``--rate`` per second for ``--seconds``
+   and reports the request-produced -> decision-produced latency (Kafka CreateTime of each)
+   p50/p99/max.
+
+Everything runs under a topic prefix and a database of its own (created, migrated, given a
+bootstrapped model, and dropped at the end), on 127.0.0.1 only, bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import time
+import uuid
+from datetime import UTC, datetime
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from ingest.contracts import (
+    CardSummary,
+    PaymentMethodSummary,
+    PaymentRequest,
+    PaymentRequested,
+)
+from ingest.topics import PAYMENT_DECISIONS, PAYMENT_REQUESTS
+from payflow.cli.model import bootstrap_model
+from payflow.db.migrate import migrate
+from payflow.settings import Settings
+from payflow.supervisor import Supervisor
+from payflow.topics import create_topics
+
+MAX_PAYMENTS, MAX_SECONDS = 200_000, 120
+
+
+def synthetic_request(rng: random.Random, index: int, at: float) -> PaymentRequested:
+    """A request from a population of 20k cards, 5k IPs, 10k customers and 200 merchants."""
+    card = f"bench_card_{rng.randrange(20_000)}"
+    method = PaymentMethodSummary(id=f"pm_{index}", type="card", card=CardSummary(
+        brand="visa", funding="credit", last4="4242", exp_month=12, exp_year=2030,
+        fingerprint=card))
+    data = PaymentRequest(
+        payment_id=f"pay_bench_{index}", amount=int(rng.lognormvariate(8, 1)) + 50,
+        currency="USD", payment_method=method, customer_id=f"cus_{rng.randrange(10_000)}",
+        ip_address=f"10.0.{rng.randrange(20)}.{rng.randrange(250)}", ip_country="US")
+    return PaymentRequested(source="bench", merchant_id=f"m_{rng.randrange(200)}",
+                            subject=data.payment_id, time=datetime.fromtimestamp(at, UTC),
+                            data=data)
+
+
+async def fill(settings: Settings, count: int) -> None:
+    rng, start = random.Random(1), time.time() - count * 0.01
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        topic = PAYMENT_REQUESTS.name_for(settings.topic_prefix)
+        for index in range(count):
+            message = synthetic_request(rng, index, start + index * 0.01)
+            await producer.send(topic, message.encode(), key=message.key())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def read_decisions(settings: Settings, count: int, timeout_seconds: float,
+                         ) -> list[tuple[int, bytes]]:
+    """(CreateTime ms, payment id) of the first ``count`` decisions (waits at most the timeout)."""
+    consumer = AIOKafkaConsumer(
+        PAYMENT_DECISIONS.name_for(settings.topic_prefix),
+        bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+        group_id=None, fetch_max_wait_ms=20)
+    await consumer.start()
+    found: list[tuple[int, bytes]] = []
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        while len(found) < count and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
+                found.extend((record.timestamp, record.key or b"") for record in batch)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+async def paced(settings: Settings, rate: float, seconds: float) -> dict[bytes, int]:
+    """Send at ``rate``/s for ``seconds``; the CreateTime (ms) of each request by payment id."""
+    rng, sent = random.Random(2), {}
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=0)
+    await producer.start()
+    topic = PAYMENT_REQUESTS.name_for(settings.topic_prefix)
+    started, index = time.monotonic(), 10_000_000
+    try:
+        while (elapsed := time.monotonic() - started) < seconds:
+            due = int(elapsed * rate)
+            while index - 10_000_000 < due:
+                message = synthetic_request(rng, index, time.time())
+                timestamp_ms = int(time.time() * 1000)
+                await producer.send(topic, message.encode(), key=message.key(),
+                                    timestamp_ms=timestamp_ms)
+                sent[message.key()] = timestamp_ms
+                index += 1
+            await asyncio.sleep(0.001)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def throughput(settings: Settings, supervisor: Supervisor, count: int) -> None:
+    print(f"filling {count} requests ...", flush=True)
+    asyncio.run(fill(settings, count))
+    worker = supervisor.start("worker", "worker", extra_env={"PAYFLOW_WORKER_NAME": "bench"})
+    started = time.monotonic()
+    first = asyncio.run(read_decisions(settings, 1, 120))
+    cpu_start = cpu_seconds(worker.process.pid)
+    print(f"worker ready after {time.monotonic() - started:.1f} s; draining ...", flush=True)
+    found = asyncio.run(read_decisions(settings, count, MAX_SECONDS))
+    cpu = cpu_seconds(worker.process.pid) - cpu_start
+    assert first, "the worker decided nothing"
+    span = (found[-1][0] - found[0][0]) / 1000
+    print(f"THROUGHPUT: {len(found)} decisions in {span:.2f} s = {len(found) / span:,.0f}/s; "
+          f"worker CPU {cpu / max(len(found), 1) * 1e6:,.0f} us per decision")
+
+
+def latency(settings: Settings, rate: float, seconds: float) -> None:
+    print(f"sending {rate:g}/s for {seconds:g} s ...", flush=True)
+    sent = asyncio.run(paced(settings, rate, seconds))
+    decided = asyncio.run(read_decisions(settings, 10**9, 15))
+    latencies = [float(ts - sent[key]) for ts, key in decided if key in sent]
+    print(f"LATENCY at {rate:g}/s: {len(latencies)}/{len(sent)} decided; request produced -> "
+          f"decision produced p50 {percentile(latencies, 0.5):.0f} ms, p99 "
+          f"{percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--payments", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    assert 0 < args.payments <= MAX_PAYMENTS and 0 < args.seconds <= MAX_SECONDS
+    base, run = Settings(), uuid.uuid4().hex[:6]
+    database = f"payflow_bench_{run}"
+    with psycopg.connect(base.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
+    url = base.database_url.rsplit("/", 1)[0] + f"/{database}"
+    settings = base.model_copy(update={"database_url": url, "topic_prefix": f"bench.{run}."})
+    env = {**os.environ, "PAYFLOW_DATABASE_URL": url, "PAYFLOW_TOPIC_PREFIX": f"bench.{run}."}
+    supervisor = Supervisor(settings.home / "logs" / f"bench-{run}", env=env)
+    print(f"conditions: {os.cpu_count()} cores shared with the broker, PostgreSQL and anything "
+          f"else running; batch {settings.stream_batch_size} / wait "
+          f"{settings.stream_batch_wait_seconds} s; {PAYMENT_REQUESTS.partitions} partitions; "
+          f"RocksDB tables; model from `payflow model bootstrap`")
+    try:
+        migrate(url)
+        asyncio.run(create_topics(settings))
+        bootstrap_model(settings)
+        throughput(settings, supervisor, args.payments)
+        latency(settings, args.rate, args.seconds)
+    finally:
+        supervisor.stop_all()
+        asyncio.run(_cleanup(settings))
+        with psycopg.connect(base.database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+async def _cleanup(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+if __name__ == "__main__":
+    main()
