@@ -19,8 +19,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from ingest.simulator import TrafficSimulator
 from ingest.topics import PAYMENT_DECISIONS, PAYMENT_REQUESTS
-from payflow.cli.user import ensure_user
 from payflow.cli.model import bootstrap_model
+from payflow.cli.user import ensure_user
 from payflow.db.migrate import migrate
 from payflow.lag import group_lag
 from payflow.merchants import create_or_add_key
