@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from ingest.money import CURRENCY_EXPONENTS, Money
 from ingest.topics import CATALOG, Visibility
@@ -88,19 +88,15 @@ async def _follow(bootstrap: str, name: str, from_beginning: bool, limit: int | 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+                                enable_auto_commit=False,
+                                auto_offset_reset="earliest" if from_beginning else "latest")
     await consumer.start()
     try:
         if name not in await consumer.topics():
             typer.secho(f"topic {name} does not exist on {bootstrap} (is PAYFLOW_TOPIC_PREFIX "
                         f"right?)", fg=typer.colors.RED, err=True)
             return 2
-        partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
-        consumer.assign(partitions)
-        if from_beginning:
-            await consumer.seek_to_beginning(*partitions)
-        else:
-            await consumer.seek_to_end(*partitions)
+        consumer.subscribe([name])  # without a group: every partition, nothing committed
         printed = 0
         while not stop.is_set() and (limit is None or printed < limit):
             batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=500)

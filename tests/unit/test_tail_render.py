@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from typer.testing import CliRunner
+
+from payflow.cli.app import app
 from payflow.cli.tail import Filters, readable, render
 from tests.unit.test_contracts_files import example
 
@@ -56,3 +59,9 @@ def test_a_message_that_is_not_json_is_shown_not_fatal() -> None:
     line = render(b"\x00not json", Filters(), as_json=False)
     assert line is not None and "undecodable" in line
     assert render(b"\x00not json", Filters(merchant="mer_1"), as_json=False) is None
+
+
+def test_tail_refuses_a_topic_that_is_not_in_the_catalog() -> None:
+    result = CliRunner().invoke(app, ["tail", "no.such.topic"])
+    assert result.exit_code == 2
+    assert "payments.events" in result.output
