@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -242,6 +242,8 @@ def test_public_messages_match_their_schemas_and_carry_no_card_data_or_secrets(
             where = f"{topic.name}@{record.partition}:{record.offset}"
             problems += [f"{where}: {p}" for p in leaks(record.raw, secrets)]
             problems += [f"{where}: {e.message}" for e in schema_errors(record.message)]
+            if datetime.fromisoformat(record.message["time"]).utcoffset() != timedelta(0):
+                problems.append(f"{where}: time {record.message['time']} is not UTC")
         if topic.name in (PAYMENT_EVENTS.name, PAYMENT_DECISIONS.name):
             assert records, f"no traffic on {topic.name} to check"
     assert not problems, "\n".join(problems[:20])
