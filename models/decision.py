@@ -120,8 +120,11 @@ def decide(
     policy: RiskPolicy,
     *,
     blocked_card: bool = False,
+    approved_card: bool = False,
 ) -> Verdict:
-    """The verdict on one payment; ``blocked_card`` (the sandbox fraud card) always declines."""
+    """The verdict on one payment; ``blocked_card`` (the sandbox fraud card) always declines,
+    ``approved_card`` (the other sandbox test cards) is never declined by risk — still scored
+    and flagged, at worst sent to review — so integrations get the outcome the card names."""
     hits = rule_hits(features)
     rule_score = hits[0][0] + EXTRA_RULE_POINTS * (len(hits) - 1) if hits else 0
     score = min(100, max(rule_score, model.score if model else 0))
@@ -131,7 +134,7 @@ def decide(
     if blocked_card:
         score = max(score, BLOCKED_CARD_SCORE)
         flags.insert(0, BLOCKED_CARD)
-    if blocked_card or score >= policy.block_threshold:
+    if blocked_card or (score >= policy.block_threshold and not approved_card):
         outcome: Outcome = "decline"
     else:
         outcome = "review" if score >= policy.review_threshold else "approve"

@@ -44,7 +44,8 @@ class DecisionEngine:
             sandbox = sandbox_card_for(facts.card, self.fingerprint_key)
             blocked = sandbox is SandboxCard.ALWAYS_BLOCKED
             policy = self.policies.get(facts.merchant_id, self.default_policy)
-            verdict = decide(case.features, opinion, policy, blocked_card=blocked)
+            verdict = decide(case.features, opinion, policy, blocked_card=blocked,
+                             approved_card=sandbox is not None and not blocked)
             decision = Decision(
                 payment_id=facts.payment_id,
                 outcome=verdict.outcome,

@@ -38,6 +38,13 @@ def test_the_sandbox_fraud_card_is_always_declined_as_fraudulent() -> None:
     assert verdict.fraud_flags[0] == BLOCKED_CARD
 
 
+def test_the_other_sandbox_cards_are_flagged_but_never_declined_by_risk() -> None:
+    burst = {**ORDINARY, "origin_distinct_cards_1h": 12, "origin_count_1m": 12}
+    verdict = decide(burst, ModelOpinion(99), RiskPolicy(), approved_card=True)
+    assert verdict.outcome == "review" and verdict.decline_code is None
+    assert CARD_TESTING in verdict.fraud_flags and verdict.risk_level == "high"
+
+
 def test_a_card_testing_burst_is_flagged_and_declined_by_default() -> None:
     verdict = decide({**ORDINARY, "origin_distinct_cards_1h": 12, "origin_count_1m": 12},
                      ModelOpinion(20), RiskPolicy())
