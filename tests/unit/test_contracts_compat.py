@@ -194,3 +194,20 @@ def test_a_migration_window_emits_both_versions_with_stable_ids() -> None:
     assert [e.id for e in again] == [e.id for e in emitted]
     other = example("payment.authorized.v1")
     assert with_new_versions(other, [window]) == [other]
+
+
+def test_a_published_type_is_removed_only_with_retire(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["contracts", "generate", "--root", str(tmp_path)]).exit_code == 0
+    gone = tmp_path / files.SCHEMAS_DIR / "payment.expired.v1.json"
+    shutil.copy(tmp_path / files.SCHEMAS_DIR / "payment.voided.v1.json", gone)
+    refused = runner.invoke(app, ["contracts", "generate", "--root", str(tmp_path)])
+    assert refused.exit_code == 1 and "payment.expired.v1: was published" in refused.output
+    assert gone.is_file()
+    still = runner.invoke(app, ["contracts", "generate", "--root", str(tmp_path),
+                                "--retire", "payment.voided.v1"])
+    assert still.exit_code == 1 and "still produced" in still.output
+    retired = runner.invoke(app, ["contracts", "generate", "--root", str(tmp_path),
+                                  "--retire", "payment.expired.v1"])
+    assert retired.exit_code == 0, retired.output
+    assert not gone.exists()
