@@ -255,12 +255,27 @@ DIGIT_RUNS = re.compile(rb"(?<![0-9A-Za-z._-])\d{13,19}(?![0-9A-Za-z._-])")
 """A card number standing alone (not part of an id, a hex digest or a decimal)."""
 
 
+FREE_TEXT = {"metadata", "description", "customer"}
+"""What merchants write themselves (the API fuzz tests write anything there): only the known
+secrets are looked for in it, not the card-number heuristics."""
+
+
 def leaks(raw: bytes, secrets: list[str]) -> list[str]:
     found = [f"contains {s[:6]}..." for s in secrets if s.encode() in raw]
-    found += [f"a card-like number {m.group().decode()[:4]}..." for m in DIGIT_RUNS.finditer(raw)
-              if luhn(m.group().decode())]
-    found += [f"a field named {key!r}" for key in keys(json.loads(raw)) if key in FORBIDDEN_KEYS]
+    structured = without_free_text(json.loads(raw))
+    dumped = json.dumps(structured).encode()
+    found += [f"a card-like number {m.group().decode()[:4]}..."
+              for m in DIGIT_RUNS.finditer(dumped) if luhn(m.group().decode())]
+    found += [f"a field named {key!r}" for key in keys(structured) if key in FORBIDDEN_KEYS]
     return found
+
+
+def without_free_text(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: without_free_text(v) for k, v in node.items() if k not in FREE_TEXT}
+    if isinstance(node, list):
+        return [without_free_text(item) for item in node]
+    return node
 
 
 def keys(node: Any) -> Iterator[str]:
