@@ -51,7 +51,8 @@ typed per event type; its schema is in the table of each topic."""
 VERSIONING = """\
 ## Versions and compatibility
 
-`type` names the event and its schema version: `payment.captured.v1`. A published version
+`type` names the event and its schema version: `payment.captured.v1`; the name without the
+version (`payment.captured`) is also the webhook event type. A published version
 only changes compatibly, which the test suite enforces (`tests/unit/test_contracts_compat.py`
 compares every generated schema with the committed one under `schemas/`, and
 `payflow contracts generate` refuses to overwrite a published schema incompatibly):
