@@ -5,11 +5,13 @@
     payments.events (dispute.created) ─labels─▶ risk.merchants (fraud labels)
     risk.feature-log ─feature-log─▶ PostgreSQL feature_log
 
-Every agent reads micro-batches (``take_events``, bounded size and wait) and does one batch's
-work in ``streams.stages``. At-least-once: a batch's messages are acknowledged by Kafka before
-the agent asks for the next batch (when Faust may commit its offsets). A redelivered request
-yields a second decision for the same payment; the ledger applies the first, the feature log
-keeps one row.
+``labels`` and ``feature-log`` keep no table: they are plain aiokafka tasks of the worker
+(``streams.side_consumers``), cheaper than Faust agents. Every agent reads micro-batches
+(``take_events``, bounded size and wait) and does one batch's work in ``streams.stages``.
+At-least-once: a batch's messages are acknowledged by Kafka before the agent asks for the next
+batch (when Faust may commit its offsets). A redelivered request yields a second decision for
+the same payment; the ledger applies the first, the feature log keeps one row, and the feature
+steps count it once.
 """
 
 from __future__ import annotations
@@ -21,13 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from psycopg_pool import AsyncConnectionPool
 
-from ingest.contracts import DisputeEvent, UndecodableMessage, decode_event
 from ingest.topics import (
     FEATURE_LOG,
     PAYMENT_DECISIONS,
-    PAYMENT_EVENTS,
     PAYMENT_REQUESTS,
     RISK_CARDS,
     RISK_CUSTOMERS,
@@ -35,13 +34,12 @@ from ingest.topics import (
     RISK_ORIGINS,
     Topic,
 )
-from models.facts import PaymentFacts, label_facts
+from models.facts import PaymentFacts
 from models.features import Step, card_features, customer_features, origin_features
 from payflow.settings import Settings
-from streams import feature_log
-from streams.cases import encode_label
 from streams.engine import DecisionEngine, feature_log_entry
 from streams.registry_watch import RegistryWatch
+from streams.side_consumers import forward_labels, materialize_feature_log
 from streams.stages import (
     BatchRecords,
     Outgoing,
@@ -92,8 +90,7 @@ def register_agents(app: faust.App, settings: Settings) -> None:
     entity(wiring, RISK_CUSTOMERS, wiring.tables.customers, customer_features,
            lambda f: f.customer_id)
     decide(wiring)
-    labels(wiring)
-    materialize_feature_log(wiring)
+    side_consumers(wiring)
     follow_registry(wiring)
 
 
@@ -134,39 +131,17 @@ def decide(w: Wiring) -> None:
     w.app.agent(w.source(RISK_MERCHANTS), name="decide")(run)
 
 
-def labels(w: Wiring) -> None:
-    """Fraud labels: ``dispute.created`` events, re-keyed by merchant for the merchant stage."""
+def side_consumers(w: Wiring) -> None:
+    """Fraud labels and the feature log: plain aiokafka tasks (``streams.side_consumers``)."""
 
-    async def run(stream: Any) -> None:
-        async for events in w.batches(stream, 0.2):
-            out: list[Outgoing] = []
-            for event in events:
-                try:
-                    message = decode_event(event.value)
-                except UndecodableMessage as error:
-                    out.append(w.topics.dead_letter(event, str(error)))
-                    continue
-                if isinstance(message, DisputeEvent):
-                    label = label_facts(message)
-                    out.append((w.topics.merchants, label.merchant_id.encode(),
-                                encode_label(label), None))
-            await send_all(w.app, out)
+    async def labels() -> None:
+        await forward_labels(w.settings)
 
-    w.app.agent(w.source(PAYMENT_EVENTS), name="labels")(run)
+    async def feature_log() -> None:
+        await materialize_feature_log(w.settings)
 
-
-def materialize_feature_log(w: Wiring) -> None:
-    async def run(stream: Any) -> None:
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            w.settings.database_url, min_size=1, max_size=2, open=False)
-        await pool.open(wait=True)
-        try:
-            async for events in stream.take_events(2000, 0.2):
-                await feature_log.write(pool, [event.value for event in events])
-        finally:
-            await pool.close()
-
-    w.app.agent(w.source(FEATURE_LOG), name="feature-log")(run)
+    w.app.task(labels)
+    w.app.task(feature_log)
 
 
 def follow_registry(w: Wiring) -> None:

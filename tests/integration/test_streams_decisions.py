@@ -11,11 +11,14 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
+from ingest.contracts import DisputeEvent, DisputeObject
 from ingest.sandbox import SandboxCard
+from ingest.topics import PAYMENT_EVENTS
 from models import registry
 from models.decision import AMOUNT_SPIKE, BLOCKED_CARD, CARD_TESTING
 from models.facts import payment_facts
@@ -36,7 +39,7 @@ from tests.integration.streams_driver import (
 
 pytestmark = pytest.mark.integration
 __all__ = ["risk"]
-HOUR = 3600.0
+HOUR, DAY = 3600.0, 86_400.0
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +134,27 @@ def test_a_poison_request_is_dead_lettered_and_the_stream_goes_on(
     (after,) = asyncio.run(decide_in_order(worker.settings, [
         request(unique("pay"), T0, merchant=unique("m"), card=unique("card"))]))
     assert after.data.outcome == "approve"
+
+
+def test_a_dispute_becomes_a_label_in_the_merchants_fraud_share(worker: RiskEnvironment) -> None:
+    merchant = unique("m")
+    paid = [request(unique("pay"), T0 + i, merchant=merchant, card=unique("card"))
+            for i in range(4)]
+    asyncio.run(decide_in_order(worker.settings, paid))
+    dispute = DisputeEvent(source="test", merchant_id=merchant, subject=paid[0].subject,
+                           time=datetime.fromtimestamp(T0 + 8 * DAY, UTC), data=DisputeObject(
+        id=unique("dp"), payment_id=paid[0].subject, merchant_id=merchant, amount=2500,
+        currency="USD", reason="fraudulent", card_fingerprint=paid[0].data.payment_method.card
+        .fingerprint if paid[0].data.payment_method.card else None,
+        payment_created_at=paid[0].time, created_at=datetime.fromtimestamp(T0 + 8 * DAY, UTC)))
+    asyncio.run(produce(worker.settings, [(dispute.key(), dispute.encode())],
+                        topic=PAYMENT_EVENTS.name_for(worker.settings.topic_prefix)))
+    deadline, share = time.monotonic() + 30, 0.0
+    while share == 0.0 and time.monotonic() < deadline:
+        (later,) = asyncio.run(decide_in_order(worker.settings, [
+            request(unique("pay"), T0 + 10 * DAY, merchant=merchant, card=unique("card"))]))
+        share = later.data.features["merchant_fraud_share_28d"]
+    assert share == 0.25 and later.data.features["merchant_payments_28d"] == 4
 
 
 def test_every_decision_is_in_the_feature_log_with_its_features(
