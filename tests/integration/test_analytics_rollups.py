@@ -93,8 +93,9 @@ def test_live_payments_reach_the_summary_and_revenue_of_their_merchant_only(
             created = client.post("/v1/payments", json={"amount": amount, "currency": "gbp",
                                                         "payment_method": CARD})
             assert created.status_code == 201, created.text
+        declining = {**CARD, "card": {**CARD["card"], "number": "4100000000000019"}}
         declined = client.post("/v1/payments", json={"amount": 99_000_000, "currency": "gbp",
-                                                     "payment_method": CARD})
+                                                     "payment_method": declining})
         assert declined.json()["transaction"]["status"] == "failed"
 
         def summary() -> dict[str, Any]:
