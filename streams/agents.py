@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from ingest.topics import (
     FEATURE_LOG,
@@ -42,6 +43,7 @@ from streams.registry_watch import RegistryWatch
 from streams.side_consumers import forward_labels, materialize_feature_log
 from streams.stages import (
     BatchRecords,
+    ChangelogWrite,
     Outgoing,
     StageTopics,
     entity_batch,
@@ -53,11 +55,24 @@ from streams.tables import RiskTables
 log = logging.getLogger(__name__)
 
 
-async def send_all(app: faust.App, messages: Sequence[Outgoing]) -> None:
-    """Send in order and wait until Kafka has acknowledged every message."""
+async def send_all(app: faust.App, messages: Sequence[Outgoing],
+                   records: BatchRecords | None = None,
+                   writes: Sequence[ChangelogWrite] = ()) -> None:
+    """Send in order, with ``records``' changelog ``writes``, and wait until Kafka has
+    acknowledged every message; then note the newest changelog offset per partition in the
+    local store, so that a restart replays only what came after it."""
     pending = [await app.producer.send(topic, key, value, None, None, headers)
                for topic, key, value, headers in messages]
+    changelog = records.table.changelog_topic.get_topic_name() if records else ""
+    logged = [await app.producer.send(changelog, key, value, partition, None, None)
+              for partition, key, value in writes]
     await asyncio.gather(*pending)
+    newest: dict[int, int] = {}
+    for metadata in await asyncio.gather(*logged):
+        newest[metadata.partition] = max(metadata.offset, newest.get(metadata.partition, -1))
+    for partition, offset in newest.items():
+        assert records is not None
+        records.table.data.set_persisted_offset(TP(changelog, partition), offset)
 
 
 @dataclass(frozen=True)
@@ -109,7 +124,8 @@ def entity(w: Wiring, topic: Topic, table: Any, step: Step,
     async def run(stream: Any) -> None:
         records = BatchRecords(table)
         async for events in w.batches(stream):
-            await send_all(w.app, entity_batch(events, records, step, stage, key_of, w.topics))
+            out, writes = entity_batch(events, records, step, stage, key_of, w.topics)
+            await send_all(w.app, out, records, writes)
 
     w.app.agent(w.source(topic), name=stage)(run)
 
@@ -122,11 +138,11 @@ def decide(w: Wiring) -> None:
         records = BatchRecords(w.tables.merchants)
         async for events in w.batches(stream):
             out: list[Outgoing] = []
-            cases = merchant_batch(events, records, w.topics, out)
+            cases, writes = merchant_batch(events, records, w.topics, out)
             for case, decided in zip(cases, w.engine.decide(cases), strict=True):
                 out.append((decisions, decided.key(), decided.encode(), None))
                 out.append((logged, decided.key(), feature_log_entry(case, decided), None))
-            await send_all(w.app, out)
+            await send_all(w.app, out, records, writes)
 
     w.app.agent(w.source(RISK_MERCHANTS), name="decide")(run)
 

@@ -42,6 +42,8 @@ from streams.context import event_context
 
 Outgoing = tuple[str, bytes | None, bytes, dict[str, bytes] | None]
 """(topic, key, value, headers) to send."""
+ChangelogWrite = tuple[int, bytes, bytes]
+"""(partition, key, value) of a table's changelog message."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,12 @@ class StageTopics:
 
 class BatchRecords:
     """One table's records for one batch: read once, written once per key, each under the
-    event that carried its key."""
+    event that carried its key.
+
+    ``flush`` writes the local store directly and returns the changelog messages for the caller
+    to send with the batch's other messages (measured: Faust's own path queues each table write
+    and sends it alone, which throttles a busy stage; see performance-facts.md).
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
@@ -83,11 +90,16 @@ class BatchRecords:
     def put(self, key: str, event: Any, record: Record) -> None:
         self.records[key] = (event, record)
 
-    def flush(self) -> None:
+    def flush(self) -> list[ChangelogWrite]:
+        """Write every record to the local store; the changelog messages to send."""
+        writes = []
         for key, (event, record) in self.records.items():
+            raw_key, value = key.encode(), orjson.dumps(record)
             with event_context(event):
-                self.table[key.encode()] = orjson.dumps(record)
+                self.table.data[raw_key] = value
+            writes.append((event.message.partition, raw_key, value))
         self.records.clear()
+        return writes
 
 
 def forward(case: RiskCase, after: str, topics: StageTopics) -> Outgoing:
@@ -124,8 +136,9 @@ def route_batch(events: Sequence[Any], topics: StageTopics) -> list[Outgoing]:
 
 def entity_batch(events: Sequence[Any], records: BatchRecords, step: Step, stage: str,
                  key_of: Callable[[PaymentFacts], str | None],
-                 topics: StageTopics) -> list[Outgoing]:
-    """Run one entity's feature step for every case of the batch and forward each."""
+                 topics: StageTopics) -> tuple[list[Outgoing], list[ChangelogWrite]]:
+    """Run one entity's feature step for every case of the batch and forward each; the
+    forwarded cases and the table's changelog messages."""
     out: list[Outgoing] = []
     for event in events:
         case = _case(event, topics, out)
@@ -137,13 +150,13 @@ def entity_batch(events: Sequence[Any], records: BatchRecords, step: Step, stage
         records.put(key, event, record)
         case.features.update(features)
         out.append(forward(case, stage, topics))
-    records.flush()
-    return out
+    return out, records.flush()
 
 
 def merchant_batch(events: Sequence[Any], records: BatchRecords, topics: StageTopics,
-                   out: list[Outgoing]) -> list[RiskCase]:
-    """Apply labels and add merchant features; return the complete cases, in order."""
+                   out: list[Outgoing]) -> tuple[list[RiskCase], list[ChangelogWrite]]:
+    """Apply labels and add merchant features; the complete cases, in order, and the table's
+    changelog messages."""
     complete: list[RiskCase] = []
     for event in events:
         try:
@@ -159,8 +172,7 @@ def merchant_batch(events: Sequence[Any], records: BatchRecords, topics: StageTo
         records.put(key, event, record)
         item.features.update(features)
         complete.append(item)
-    records.flush()
-    return complete
+    return complete, records.flush()
 
 
 def _case(event: Any, topics: StageTopics, out: list[Outgoing]) -> RiskCase | None:
