@@ -164,8 +164,4 @@ def payout_entries(merchant_id: str, currency: str, amount: int) -> tuple[Journa
     return created, paid
 
 
-def entry_accounts(entries: tuple[JournalEntry, ...] | list[JournalEntry]) -> set[Account]:
-    return {posting.account for entry in entries for posting in entry.postings}
-
-
 __all__ = ["Account", "Hold", "JournalEntry", "Posting"]

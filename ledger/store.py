@@ -14,7 +14,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from ingest.contracts import Refund, Transaction
+from ingest.contracts import Refund
 from ledger.accounts import Account
 from ledger.balances import BalanceChanges
 from ledger.batch import BatchWrites, LoadedPayment, OutboxEvent
@@ -102,13 +102,6 @@ async def load_pricings(conn: Conn, pairs: Sequence[tuple[str, str]]
         "WHERE merchant_id = ANY(%s)", (list({m for m, _ in pairs}),))
     own = {(m, c): Pricing(bps, fixed) for m, c, bps, fixed in await cursor.fetchall()}
     return {pair: own.get(pair, default_pricing(pair[1])) for pair in pairs}
-
-
-async def find_transaction(conn: Conn, payment_id: str) -> Transaction | None:
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute("SELECT * FROM transactions WHERE id = %s", (payment_id,))
-        row = await cursor.fetchone()
-    return Transaction.model_validate(row) if row else None
 
 
 # --- the batch's writes ---------------------------------------------------------------------
