@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from payflow.cli import contracts as contract_commands
-from payflow.cli import db, demo, ledger, merchant, processes, services, topics, user
+from payflow.cli import db, demo, ledger, merchant, processes, services, simulate, topics, user
 from payflow.cli import model as model_commands
 from payflow.cli import tail as tail_command
 
@@ -20,6 +20,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(topics.app, name="topics")
 app.add_typer(merchant.app, name="merchant")
 app.add_typer(model_commands.app, name="model")
+app.add_typer(simulate.app, name="simulate")
 app.add_typer(user.app, name="user")
 app.add_typer(contract_commands.app, name="contracts")
 for command in (processes.api, processes.worker, processes.ledger, processes.analytics,
