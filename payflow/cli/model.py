@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 import subprocess
 
 import psycopg
@@ -24,6 +25,7 @@ from models.training import examples, train
 from payflow.settings import REPO_ROOT, Settings, get_settings
 
 app = typer.Typer(help="List, promote and roll back fraud models.", no_args_is_help=True)
+PUBLISH_TIMEOUT_SECONDS = 10.0
 
 
 @app.command("list")
@@ -88,15 +90,17 @@ def _announce(settings: Settings, change: registry.Change) -> None:
     typer.echo(f"{promotion.action}: {registry.model_name(promotion.version)} is the champion "
                f"(was {registry.model_name(previous) if previous else 'none'})")
     try:
-        asyncio.run(_publish(settings, registry.promotion_message(promotion)))
-    except KafkaError as error:
-        typer.secho(f"could not announce it on Kafka ({error}); workers pick it up within "
+        asyncio.run(asyncio.wait_for(_publish(settings, registry.promotion_message(promotion)),
+                                     PUBLISH_TIMEOUT_SECONDS))
+    except (KafkaError, TimeoutError) as error:
+        typer.secho(f"could not announce it on Kafka ({error!r}); workers pick it up within "
                     f"{settings.model_check_seconds:g} s", fg=typer.colors.YELLOW, err=True)
 
 
 async def _publish(settings: Settings, message: bytes) -> None:
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # a missing topic logs per retry
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_idempotence=True)
+                                enable_idempotence=True, request_timeout_ms=5000)
     await producer.start()
     try:
         await producer.send_and_wait(MODEL_PROMOTIONS.name_for(settings.topic_prefix), message,
@@ -119,3 +123,43 @@ def code_version() -> str:
         from importlib.metadata import version
 
         return f"payflow-{version('payflow')}"
+
+
+@app.command("train")
+def train_command(
+    days: int = typer.Option(56, min=29, max=3650, help="Days of simulated history"),
+    seed: int = typer.Option(7, help="Seed of the simulated history"),
+    customers: int = typer.Option(1500, min=10, help="Simulated customers"),
+    feature_log: bool = typer.Option(False, help="Train on the feature log and fraud labels "
+                                     "in PostgreSQL instead of a simulated history"),
+    register: bool = typer.Option(False, help="Register the best candidate"),
+    promote_it: bool = typer.Option(False, "--promote", help="Register and promote it"),
+) -> None:
+    """Train the baseline and the ensemble on point-in-time data; report test metrics."""
+    from dataclasses import replace
+
+    from ingest.traffic import SimulationConfig, simulate
+    from models.candidates import trained_model
+    from models.datasets import from_simulation
+    from models.retraining import compare, read_feature_log, report, splits_for
+
+    settings = get_settings()
+    if feature_log:
+        with psycopg.connect(settings.database_url) as conn:
+            data, source = read_feature_log(conn), "feature log"
+    else:
+        config = replace(SimulationConfig(), days=days, seed=seed, customers=customers)
+        data, source = from_simulation(simulate(config)), f"simulation seed {seed}, {days} days"
+    comparison = compare(splits_for(data))
+    typer.echo(f"{len(data)} payments ({source}); test period "
+               f"{len(comparison.splits.test.data)} payments")
+    for line in report(comparison):
+        typer.echo(line)
+    if register or promote_it:
+        best = comparison.best
+        with psycopg.connect(settings.database_url) as conn:
+            version = registry.register(conn, trained_model(best, comparison.splits),
+                                        code_version(), f"{best.kind}: {source}")
+        typer.echo(f"registered {registry.model_name(version)} ({best.kind})")
+        if promote_it:
+            _announce(settings, lambda conn: registry.promote(conn, version, _actor()))
