@@ -79,7 +79,9 @@ async def _record_pending(
                 raise not_found("payment_method", body.payment_method_id)
             method = found
         request = _request(body, payment_id, method, services.replies.channel)
-        customer = body.customer.model_dump(exclude_none=True) if body.customer else None
+        # The transaction shows who paid; the IP address and device travel only to risk.
+        customer = (body.customer.model_dump(include={"id", "email"}, exclude_none=True)
+                    if body.customer else None)
         await repository.insert_payment(conn, merchant_id, request, customer)
     return request
 
@@ -87,13 +89,16 @@ async def _record_pending(
 def _request(
     body: PaymentCreate, payment_id: str, method: PaymentMethodSummary, reply_to: str
 ) -> PaymentRequest:
+    customer = body.customer
     return PaymentRequest(
         payment_id=payment_id,
         amount=body.amount,
         currency=body.currency,
         capture=body.capture,
         payment_method=method,
-        customer_id=body.customer.id if body.customer else None,
+        customer_id=customer.id if customer else None,
+        ip_address=str(customer.ip_address) if customer and customer.ip_address else None,
+        device_id=customer.device_id if customer else None,
         description=body.description,
         metadata=body.metadata,
         reply_to=reply_to,

@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyAddress,
     StrictBool,
     StrictInt,
     field_validator,
@@ -62,6 +63,10 @@ class PaymentMethodIn(Input):
 class CustomerIn(Input):
     id: Annotated[str | None, Field(max_length=255)] = None
     email: Annotated[str | None, Field(max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")] = None
+    ip_address: IPvAnyAddress | None = Field(
+        None, description="The customer's IP address as the merchant saw it (risk signals)")
+    device_id: Annotated[str | None, Field(max_length=200)] = Field(
+        None, description="A stable identifier of the customer's device (risk signals)")
 
 
 def check_metadata(metadata: dict[str, str]) -> dict[str, str]:

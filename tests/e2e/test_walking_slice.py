@@ -209,3 +209,21 @@ async def _event_types_for(stack: RunningStack, payment_id: str, expected: int) 
     finally:
         await consumer.stop()
     return found
+
+
+def test_the_customers_ip_and_device_reach_risk_but_not_the_transaction(
+    client: httpx.Client, stack: RunningStack
+) -> None:
+    import psycopg
+
+    response = pay(client, customer={"id": "cus_9", "email": "a@example.test",
+                                     "ip_address": "203.0.113.7", "device_id": "dev-42"})
+    assert response.status_code == 201, response.text
+    transaction = response.json()["transaction"]
+    assert transaction["customer"] == {"id": "cus_9", "email": "a@example.test"}
+    with psycopg.connect(stack.environment.settings.database_url) as conn:
+        row = conn.execute("SELECT request->>'ip_address', request->>'device_id' FROM payments "
+                           "WHERE id = %s", (transaction["id"],)).fetchone()
+    assert row == ("203.0.113.7", "dev-42")
+    bad = pay(client, customer={"ip_address": "not an ip"})
+    assert bad.status_code == 422 and bad.json()["error"]["param"] == "customer.ip_address"
