@@ -59,6 +59,12 @@ class Dataset:
         """Every label that ever arrives (for judging a test period after the fact)."""
         return self.labels_at(NEVER)
 
+    def columns(self, names: tuple[str, ...]) -> np.ndarray:
+        """The matrix restricted to ``names``, in that order."""
+        index = [self.feature_names.index(name) for name in names]
+        selected: np.ndarray = self.matrix[:, index]
+        return selected
+
     def select(self, mask: np.ndarray) -> Dataset:
         return Dataset(self.payment_ids[mask], self.cards[mask], self.times[mask],
                        self.matrix[mask], self.label_times[mask], self.feature_names)

@@ -127,7 +127,7 @@ def code_version() -> str:
 
 @app.command("train")
 def train_command(
-    days: int = typer.Option(56, min=29, max=3650, help="Days of simulated history"),
+    days: int = typer.Option(56, min=42, max=3650, help="Days of simulated history"),
     seed: int = typer.Option(7, help="Seed of the simulated history"),
     customers: int = typer.Option(1500, min=10, help="Simulated customers"),
     feature_log: bool = typer.Option(False, help="Train on the feature log and fraud labels "
