@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from ingest.contracts import (
     RefundEvent,
     RefundObject,
     RefundPayment,
+    Transaction,
     VoidPayment,
 )
 from ingest.sandbox import SandboxCard, issuer_decline_code, sandbox_card_for
@@ -45,6 +47,8 @@ from payflow.settings import Settings
 log = logging.getLogger(__name__)
 SOURCE = "payflow/ledger"
 PRICING_CACHE_SECONDS = 60.0
+Outcome = Callable[[], CommandOutcome]
+"""How to answer a message, evaluated only when an API instance waits for the answer."""
 
 
 @dataclass
@@ -81,34 +85,39 @@ class Handlers:
                     error_message=f"no payment {message.subject}"))
                 continue
             outcome = self._apply_one(message, message.id in claimed, payment, writes, now)
-            if outcome is not None:
-                self._reply(effects, message, outcome)
+            self._reply(effects, message, outcome)
         await store.write_batch(conn, writes)
         effects.events = writes.events
         return effects
 
     def _apply_one(self, message: Message, claimed: bool, loaded: LoadedPayment,
-                   writes: BatchWrites, now: datetime) -> CommandOutcome | None:
+                   writes: BatchWrites, now: datetime) -> Outcome:
+        """Apply one message; return how to answer it (built only if someone waits)."""
         correlation = message.subject if isinstance(message, PaymentDecided) else message.id
         if not claimed:  # redelivered: answer with the state it left
-            return CommandOutcome(correlation_id=correlation, transaction=loaded.snapshot())
+            return lambda: CommandOutcome(correlation_id=correlation,
+                                          transaction=loaded.snapshot())
         try:
             transition = self._transition(message, loaded)
         except CommandRejected as rejected:
-            return CommandOutcome(correlation_id=correlation, error_code=rejected.code,
-                                  error_message=rejected.message)
+            refusal = CommandOutcome(correlation_id=correlation, error_code=rejected.code,
+                                     error_message=rejected.message)
+            return lambda: refusal
         if transition is not None:
             before = loaded.payment
             writes.record(loaded, transition, message.id, now)
             self._schedule(loaded, before.status, now)
-            self._collect_events(loaded, transition, writes, now)
+            snapshot = self._collect_events(loaded, transition, writes, now)
             actor = ("risk-engine" if isinstance(message, PaymentDecided)
                      else getattr(message, "data").actor)  # noqa: B009 - commands have data
             writes.audit.append((actor, before.merchant_id, "payment", before.id,
                                  ",".join(transition.events) or "decided",
                                  {"from": before.status, "to": transition.payment.status,
                                   "message": message.type}))
-        return CommandOutcome(correlation_id=correlation, transaction=loaded.snapshot())
+            # The state right after this message (not the batch's end), built for its events.
+            return lambda: CommandOutcome(correlation_id=correlation, transaction=snapshot)
+        unchanged = loaded.snapshot
+        return lambda: CommandOutcome(correlation_id=correlation, transaction=unchanged())
 
     def _transition(self, message: Message, loaded: LoadedPayment) -> Transition | None:
         payment, settle_date = loaded.payment, self._settle_date()
@@ -136,7 +145,8 @@ class Handlers:
         return payments.clear_bank_transfer(payment, pricing, settle_date)
 
     def _collect_events(self, loaded: LoadedPayment, transition: Transition,
-                        writes: BatchWrites, now: datetime) -> None:
+                        writes: BatchWrites, now: datetime) -> Transaction:
+        """Queue the transition's events; return the transaction they carry."""
         payment = loaded.payment
         snapshot = loaded.snapshot()
         common: dict[str, Any] = {"source": SOURCE, "merchant_id": payment.merchant_id,
@@ -161,6 +171,7 @@ class Handlers:
             else:
                 event = PaymentEvent(**common, type=kind, data=snapshot)
             writes.events.append(OutboxEvent.of(PAYMENT_EVENTS.name, event))
+        return snapshot
 
     def _schedule(self, loaded: LoadedPayment, status_before: str, now: datetime) -> None:
         """Sandbox clocks: when an approved bank transfer clears, when the dispute card is
@@ -191,11 +202,13 @@ class Handlers:
         return self._pricing[(merchant_id, currency)][1]
 
     @staticmethod
-    def _reply(effects: BatchEffects, message: Message, outcome: CommandOutcome) -> None:
+    def _reply(effects: BatchEffects, message: Message,
+               outcome: CommandOutcome | Outcome) -> None:
         data = getattr(message, "data", None)
         reply_to = getattr(data, "reply_to", None)
         if reply_to:
-            effects.replies.append((reply_to, outcome.model_dump_json()))
+            answer = outcome if isinstance(outcome, CommandOutcome) else outcome()
+            effects.replies.append((reply_to, answer.model_dump_json()))
 
 
 __all__ = ["AnyCommand", "BatchEffects", "Handlers"]
