@@ -64,6 +64,7 @@ def _pay(stack: RunningStack, key: str) -> int:
 def _wait_until_decided(environment: IsolatedEnvironment, expected: int,
                         timeout_seconds: float) -> None:
     deadline = time.monotonic() + timeout_seconds
+    row: tuple[int, int] | None = (0, 0)
     with psycopg.connect(environment.settings.database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             row = conn.execute("SELECT count(*) FILTER (WHERE status <> 'pending'), count(*) "
@@ -72,7 +73,8 @@ def _wait_until_decided(environment: IsolatedEnvironment, expected: int,
             if row[1] == expected and row[0] == expected:
                 return
             time.sleep(1)
-    pytest.fail(f"only {row[0]} of {expected} crash-test payments were decided in time")
+    decided = row[0] if row else 0
+    pytest.fail(f"only {decided} of {expected} crash-test payments were decided in time")
 
 
 def _assert_applied_once(environment: IsolatedEnvironment) -> None:
