@@ -19,11 +19,13 @@ Pure values only; ``write_csv`` is the one function touching a file.
 from __future__ import annotations
 
 import csv
+import hashlib
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 DAY_SECONDS = 86_400.0
 START_SECONDS = 1_767_225_600.0
@@ -312,3 +314,34 @@ def write_csv(payments: Iterable[SimulatedPayment], path: Path) -> int:
 def read_csv(path: Path) -> Iterator[SimulatedPayment]:
     with path.open(newline="") as handle:
         yield from (from_row(row) for row in csv.DictReader(handle))
+
+
+def card_number(card_id: str) -> str:
+    """A Luhn-valid 16-digit Visa-range number standing for a simulated card (stable per id;
+    never one of the sandbox's outcome test numbers, which start 4000 or 4100)."""
+    digest = hashlib.sha256(card_id.encode()).hexdigest()
+    body = "49" + "".join(str(int(c, 16) % 10) for c in digest[:13])
+    return body + _luhn_check_digit(body)
+
+
+def _luhn_check_digit(body: str) -> str:
+    total = 0
+    for position, digit in enumerate(reversed(body)):
+        value = int(digit) * (2 if position % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return str((10 - total % 10) % 10)
+
+
+def api_body(payment: SimulatedPayment) -> dict[str, Any]:
+    """The ``POST /v1/payments`` body that sends a simulated payment through the live API."""
+    return {
+        "amount": payment.amount_minor,
+        "currency": payment.currency,
+        "payment_method": {"type": "card", "card": {
+            "number": card_number(payment.card_id), "exp_month": 12, "exp_year": 2031,
+            "cvc": "123"}},
+        "customer": {"id": payment.customer_id, "ip_address": payment.ip_address,
+                     "device_id": payment.device_id},
+        "description": f"Simulated payment {payment.payment_id}",
+        "metadata": {"source": "payflow-simulate", "simulated_id": payment.payment_id},
+    }

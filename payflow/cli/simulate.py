@@ -1,28 +1,105 @@
-"""``payflow simulate generate``: write a simulated, labelled payment history to a file.
+"""``payflow simulate``: simulated, labelled payment traffic, to a file or through the live API.
 
-The history comes from ``ingest.traffic`` (seeded: the same options write the same file). CSV
-always; Parquet when the file name ends in ``.parquet`` and pyarrow is installed.
+``payflow simulate generate --out FILE`` writes a history from ``ingest.traffic`` (seeded: the
+same options write the same file); CSV always, Parquet when the name ends in ``.parquet`` and
+pyarrow is installed. ``payflow simulate --rate R --duration S`` sends the same kind of traffic,
+in the history's order, to the running API at R payments per second for S seconds, with a
+progress bar and a tally of outcomes (payment times are then the API's clock, and fraud labels
+are not sent: the sandbox dispute endpoint needs captured payments and days of delay).
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
+from rich.progress import Progress, TextColumn
 
 from ingest.traffic import (
     COLUMNS,
     SimulatedPayment,
     SimulationConfig,
+    api_body,
     simulate,
     to_row,
     write_csv,
 )
+from payflow.merchants import create_or_add_key
+from payflow.settings import get_settings
 
-app = typer.Typer(help="Simulate labelled payment traffic.", no_args_is_help=True)
+app = typer.Typer(help="Simulate labelled payment traffic: a file, or live through the API.",
+                  invoke_without_command=True)
+MAX_IN_FLIGHT = 64
+
+
+@app.callback()
+def live(
+    ctx: typer.Context,
+    rate: float = typer.Option(10.0, min=0.1, max=2000.0, help="Payments per second"),
+    duration: float = typer.Option(30.0, min=0.1, max=86_400.0, help="Seconds to run"),
+    seed: int = typer.Option(7, help="Seed of the simulated traffic"),
+    api_url: str = typer.Option("", help="API base URL (default: the configured API)"),
+    api_key: str = typer.Option("", envvar="PAYFLOW_API_KEY",
+                                help="Merchant secret key (default: a new simulator merchant)"),
+) -> None:
+    """Without a command: send simulated payments to the live API at RATE for DURATION."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = get_settings()
+    base = api_url or f"http://{settings.api_host}:{settings.api_port}"
+    key = api_key or asyncio.run(create_or_add_key(
+        settings.database_url, "Simulator Merchant", "simulator@payflow.test")).api_key
+    total = max(1, int(rate * duration))
+    days = max(1, math.ceil(total / 1000))
+    payments = simulate(replace(SimulationConfig(), days=days, seed=seed))[:total]
+    outcomes = asyncio.run(_drive(base, key, payments, rate))
+    typer.echo(" ".join(f"{name}={count}" for name, count in sorted(outcomes.items())))
+    if outcomes.get("error", 0) == len(payments):
+        raise typer.Exit(1)
+
+
+async def _drive(base: str, key: str, payments: list[SimulatedPayment],
+                 rate: float) -> Counter[str]:
+    """POST each payment at its slot (rate per second), at most MAX_IN_FLIGHT at once."""
+    outcomes: Counter[str] = Counter()
+    gate = asyncio.Semaphore(MAX_IN_FLIGHT)
+    start = time.monotonic()
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"},
+                                 timeout=10) as client:
+        with Progress(*Progress.get_default_columns(), TextColumn("{task.fields[tally]}"),
+                      transient=False) as progress:
+            task = progress.add_task("payments", total=len(payments), tally="")
+
+            async def send(payment: SimulatedPayment) -> None:
+                async with gate:
+                    outcomes[await _post(client, payment)] += 1
+                progress.update(task, advance=1, tally=" ".join(
+                    f"{k}={v}" for k, v in sorted(outcomes.items())))
+
+            tasks = []
+            for index, payment in enumerate(payments):
+                await asyncio.sleep(max(0.0, start + index / rate - time.monotonic()))
+                tasks.append(asyncio.create_task(send(payment)))
+            await asyncio.gather(*tasks)
+    return outcomes
+
+
+async def _post(client: httpx.AsyncClient, payment: SimulatedPayment) -> str:
+    """The payment's status (``error`` when the API could not be reached or refused it)."""
+    try:
+        response = await client.post("/v1/payments", json=api_body(payment))
+    except httpx.HTTPError:
+        return "error"
+    if response.status_code not in (201, 202):
+        return "error"
+    return str(response.json()["transaction"]["status"])
 
 
 @app.command()

@@ -6,8 +6,17 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from api.schemas import PaymentCreate
 from ingest.simulator import TrafficSimulator
-from ingest.traffic import PATTERNS, SimulationConfig, read_csv, simulate, write_csv
+from ingest.traffic import (
+    PATTERNS,
+    SimulationConfig,
+    api_body,
+    card_number,
+    read_csv,
+    simulate,
+    write_csv,
+)
 from payflow.cli.app import app
 
 SMALL = SimulationConfig(days=10, customers=300, merchants=30, seed=3,
@@ -68,3 +77,23 @@ def test_the_cli_writes_the_same_file_for_the_same_seed(tmp_path: Path) -> None:
 def test_the_demo_trickle_still_works() -> None:
     body = TrafficSimulator(seed=1).next_payment()
     assert body["amount"] >= 50 and body["payment_method"]["type"] == "card"
+
+
+def luhn_valid(number: str) -> bool:
+    digits = [int(d) for d in reversed(number)]
+    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d * 2 > 9 else d * 2)
+                for i, d in enumerate(digits))
+    return total % 10 == 0
+
+
+def test_simulated_payments_become_valid_api_requests() -> None:
+    payments = simulate(SimulationConfig(days=2, customers=60, merchants=5))
+    for payment in payments[:200]:
+        body = api_body(payment)
+        request = PaymentCreate.model_validate(body)
+        number = body["payment_method"]["card"]["number"]
+        assert luhn_valid(number) and not number.startswith(("4000", "4100", "4242"))
+        assert request.amount == payment.amount_minor
+        assert body["customer"]["ip_address"] == payment.ip_address
+    assert api_body(payments[0]) == api_body(payments[0])
+    assert card_number("card_a") != card_number("card_b")
