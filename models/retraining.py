@@ -46,6 +46,19 @@ def splits_for(data: Dataset, test_days: float = TEST_DAYS,
                        test_days=test_days, gap_days=gap_days)
 
 
+def problems(splits: Splits) -> list[str]:
+    """Why these splits cannot train and evaluate a model (empty when they can)."""
+    found = []
+    for name in ("train", "validation", "test"):
+        period = getattr(splits, name)
+        if name != "test" and not 0 < int(period.labels.sum()) < len(period.labels):
+            found.append(f"the {name} period has {len(period.labels)} rows and "
+                         f"{int(period.labels.sum())} known fraud labels: it needs both classes")
+        if name == "test" and len(period.data) == 0:
+            found.append("the test period has no rows")
+    return found
+
+
 def compare(splits: Splits, kinds: tuple[str, ...] = KINDS, seed: int = 0) -> Comparison:
     return Comparison(splits, tuple(train_candidate(kind, splits, seed=seed) for kind in kinds))
 

@@ -141,7 +141,7 @@ def train_command(
     from ingest.traffic import SimulationConfig, simulate
     from models.candidates import trained_model
     from models.datasets import from_simulation
-    from models.retraining import compare, read_feature_log, report, splits_for
+    from models.retraining import compare, problems, read_feature_log, report, splits_for
 
     settings = get_settings()
     if feature_log:
@@ -150,7 +150,14 @@ def train_command(
     else:
         config = replace(SimulationConfig(), days=days, seed=seed, customers=customers)
         data, source = from_simulation(simulate(config)), f"simulation seed {seed}, {days} days"
-    comparison = compare(splits_for(data))
+    if len(data) == 0:
+        typer.secho(f"no payments to train on ({source})", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    splits = splits_for(data)
+    if found := problems(splits):
+        typer.secho("\n".join(found), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    comparison = compare(splits)
     typer.echo(f"{len(data)} payments ({source}); test period "
                f"{len(comparison.splits.test.data)} payments")
     for line in report(comparison):

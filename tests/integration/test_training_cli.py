@@ -33,3 +33,14 @@ def test_train_registers_and_promotes_the_best_candidate(environment: IsolatedEn
     assert {"test_auc_roc", "test_average_precision", "test_card_precision_at_100"} <= set(
         info.metrics)
     assert loaded.feature_names == info.feature_names and info.window_start < info.window_end
+
+
+def test_train_on_a_feature_log_without_fraud_labels_says_why_it_cannot(
+    environment: IsolatedEnvironment,
+) -> None:
+    result = subprocess.run([str(PAYFLOW), "model", "train", "--feature-log"],
+                            env=environment.env, capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "no payments to train on" in result.stderr or "fraud labels" in result.stderr

@@ -12,7 +12,7 @@ from ingest.traffic import SimulationConfig, simulate
 from models.candidates import BASELINE, BOOSTED, FEATURES, fit, scores, trained_model
 from models.datasets import DAY_SECONDS, from_simulation
 from models.evaluation import card_precision_at_k, evaluate
-from models.retraining import Comparison, compare, report, splits_for
+from models.retraining import Comparison, compare, problems, report, splits_for
 from models.scoring import FraudModel, dump_estimator, load_estimator
 
 
@@ -62,3 +62,11 @@ def test_a_trained_candidate_round_trips_through_skops(comparison: Comparison) -
     assert restored.opinions(rows) == original.opinions(rows)
     assert trained.window_start < trained.window_end and len(trained.data_fingerprint) == 64
     assert {"test_auc_roc", "validation_average_precision"} <= set(trained.metrics)
+
+
+def test_splits_without_known_fraud_cannot_train(comparison: Comparison) -> None:
+    assert problems(comparison.splits) == []
+    data = comparison.splits.train.data
+    genuine = replace(data, label_times=np.full(len(data), np.inf))
+    found = problems(splits_for(genuine))
+    assert found and "train period" in found[0] and "both classes" in found[0]
