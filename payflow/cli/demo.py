@@ -8,6 +8,7 @@ one-line status until Ctrl-C (or ``--duration``), which stops every child cleanl
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import time
 from collections import Counter, deque
@@ -40,6 +41,7 @@ def demo(
     dashboard: bool = typer.Option(True, help="Also start the Streamlit dashboard"),
 ) -> None:
     """Start everything and send simulated payments, with a live status line."""
+    _stop_on_interrupt_or_terminate()
     settings = get_settings()
     _prepare(settings)
     merchant = asyncio.run(create_or_add_key(settings.database_url, "Demo Merchant", DEMO_EMAIL))
@@ -57,6 +59,21 @@ def demo(
         typer.echo("\ndemo: stopping the API, worker, ledger, analytics and dashboard ...")
         supervisor.stop_all()
         typer.echo("demo: stopped. Services keep running; `payflow services down` stops them.")
+
+
+def _stop_on_interrupt_or_terminate() -> None:
+    """Ctrl-C and SIGTERM both end the demo through its clean-up (stopping every child).
+
+    SIGINT is reset to Python's handler because a shell starting the demo in the background
+    leaves it ignored; SIGTERM (``kill``, a supervisor) would otherwise end the process without
+    stopping its children.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _step(text: str) -> None:
