@@ -21,8 +21,7 @@ def settle(
     reports: Annotated[Path | None, typer.Option(
         help="Folder for the CSV settlement reports (default: $PAYFLOW_HOME/reports)")] = None,
 ) -> None:
-    """Settle every merchant's funds due on a day and pay them out (repeatable: a day settles
-    once)."""
+    """Settle every merchant's funds due on a day and pay them out (a day settles once)."""
     settings = get_settings()
     try:
         when = date.fromisoformat(day) if day else datetime.now(UTC).date()
