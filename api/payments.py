@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from aiokafka.errors import KafkaError
 
 from api import repository
-from api.errors import ApiError, not_found
+from api.errors import not_found
 from api.schemas import PaymentCreate, PaymentResult
 from api.services import Services
 from api.tokenize import tokenize
@@ -125,4 +125,4 @@ def raise_if_missing(transaction: Transaction | None, payment_id: str) -> Transa
     return transaction
 
 
-__all__ = ["ApiError", "create_payment", "raise_if_missing"]
+__all__ = ["create_payment", "raise_if_missing"]

@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ingest.contracts import (
-    AnyCommand,
     AnyPublicEvent,
     CapturePayment,
     ClearPayment,
@@ -211,4 +210,4 @@ class Handlers:
             effects.replies.append((reply_to, answer.model_dump_json()))
 
 
-__all__ = ["AnyCommand", "BatchEffects", "Handlers"]
+__all__ = ["BatchEffects", "Handlers"]

@@ -164,4 +164,4 @@ def payout_entries(merchant_id: str, currency: str, amount: int) -> tuple[Journa
     return created, paid
 
 
-__all__ = ["Account", "Hold", "JournalEntry", "Posting"]
+__all__ = ["Hold", "JournalEntry", "Posting"]

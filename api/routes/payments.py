@@ -12,7 +12,6 @@ from fastapi.responses import Response
 from api import repository
 from api.commands import run_command
 from api.deps import IdempotencyKey, MerchantId, ServicesDep
-from api.errors import ApiError
 from api.idempotency import run_idempotent
 from api.ids import new_id
 from api.listing import PaymentFilters, parse_filters
@@ -197,4 +196,4 @@ async def create_payment_method(
     )
 
 
-__all__ = ["ApiError", "router"]
+__all__ = ["router"]
