@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from ingest.contracts import (
     CardSummary,
@@ -38,7 +37,7 @@ from payflow.cli.model import bootstrap_model
 from payflow.db.migrate import migrate
 from payflow.settings import Settings
 from payflow.supervisor import Supervisor
-from payflow.topics import create_topics
+from payflow.topics import create_topics, delete_topics
 
 MAX_PAYMENTS, MAX_SECONDS = 200_000, 120
 
@@ -186,20 +185,10 @@ def main() -> None:
         latency(settings, args.rate, args.seconds)
     finally:
         supervisor.stop_all()
-        asyncio.run(_cleanup(settings))
+        asyncio.run(delete_topics(settings))
         with psycopg.connect(base.database_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
 
-
-async def _cleanup(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
 
 
 if __name__ == "__main__":

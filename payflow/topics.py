@@ -29,3 +29,19 @@ async def create_topics(settings: Settings, topics: tuple[Topic, ...] = CATALOG)
         return [topic.name for topic in missing]
     finally:
         await admin.close()
+
+
+async def delete_topics(settings: Settings) -> list[str]:
+    """Delete every topic under ``settings.topic_prefix`` (a test run's or a benchmark's own
+    topics); return their names. Refuses an empty prefix: that would be every topic."""
+    if not settings.topic_prefix:
+        raise ValueError("refusing to delete topics without a prefix")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()

@@ -30,7 +30,6 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from payflow.db.migrate import migrate
 from payflow.merchants import CreatedMerchant, create_or_add_key
@@ -38,7 +37,7 @@ from payflow.services import ServiceError, all_services
 from payflow.services.base import port_open
 from payflow.settings import Settings
 from payflow.supervisor import Supervisor
-from payflow.topics import create_topics
+from payflow.topics import create_topics, delete_topics
 from tests.webhooks_support import STACK_WEBHOOKS_ENV
 
 RUN_ID = uuid.uuid4().hex[:8]
@@ -88,7 +87,7 @@ def prepare_environment() -> IsolatedEnvironment:
     test_env.cleanups.append(lambda: _drop_database(base.database_url, database))
     migrate(database_url)
     asyncio.run(create_topics(settings))
-    test_env.cleanups.append(lambda: asyncio.run(_delete_topics(settings)))
+    test_env.cleanups.append(lambda: asyncio.run(delete_topics(settings)))
     return test_env
 
 
@@ -166,16 +165,6 @@ def _drop_database(admin_url: str, database: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
 
-
-async def _delete_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
 
 
 def free_port() -> int:

@@ -19,7 +19,6 @@ from typing import Any
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from ingest.contracts import (
     CardSummary,
@@ -34,7 +33,7 @@ from ingest.topics import DEAD_LETTERS, PAYMENT_DECISIONS, PAYMENT_REQUESTS
 from payflow.db.migrate import migrate
 from payflow.settings import Settings
 from payflow.supervisor import Child, Supervisor
-from payflow.topics import create_topics
+from payflow.topics import create_topics, delete_topics
 from tests.harness import IsolatedEnvironment, free_port
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
@@ -89,7 +88,7 @@ def risk(environment: IsolatedEnvironment) -> Iterator[RiskEnvironment]:
         yield RiskEnvironment(settings, env, supervisor)
     finally:
         supervisor.stop_all()
-        asyncio.run(_delete_topics(settings))
+        asyncio.run(delete_topics(settings))
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
 
@@ -211,14 +210,3 @@ async def _read(settings: Settings, topic: str, done: Any, timeout_seconds: floa
     finally:
         await consumer.stop()
     return read
-
-
-async def _delete_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
