@@ -76,6 +76,9 @@ def prepare_environment() -> IsolatedEnvironment:
         "PAYFLOW_REDIS_URL": base.redis_url,
         "PAYFLOW_ENVIRONMENT": "test",
         "PAYFLOW_LOG_LEVEL": "INFO",
+        # Tests check outcomes, not speed (benchmarks measure that): a generous budget keeps
+        # a loaded CI machine from turning a synchronous answer into 202 pending.
+        "PAYFLOW_DECISION_BUDGET_SECONDS": "10",
         # The sandbox's clocks, short enough to watch in a test.
         "PAYFLOW_BANK_TRANSFER_CLEARING_SECONDS": "1",
         "PAYFLOW_SANDBOX_DISPUTE_SECONDS": "1",

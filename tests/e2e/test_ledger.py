@@ -85,21 +85,30 @@ def test_a_hold_resolves_only_once(stack: RunningStack,
                      "WHERE payment_id = %s", (payment["id"],))
 
 
-def _balances(stack: RunningStack) -> list[tuple[Any, ...]]:
+def _ledger_state(stack: RunningStack, merchant_id: str) -> tuple[Any, ...]:
+    """This merchant's balances, and how many entries each applied message made (other tests'
+    merchants may legitimately be changing meanwhile)."""
     with db(stack) as conn:
-        return conn.execute("SELECT name, posted_debits, posted_credits, pending_debits, "
-                            "pending_credits FROM accounts ORDER BY name").fetchall()
+        balances = conn.execute(
+            "SELECT name, posted_debits, posted_credits, pending_debits, pending_credits "
+            "FROM accounts WHERE owner = %s ORDER BY name", (merchant_id,)).fetchall()
+        entries = conn.execute("SELECT count(*), count(DISTINCT message_id) FROM journal_entries"
+                               " WHERE kind = 'capture'").fetchone()
+    return balances, entries
 
 
 def test_redelivering_every_decision_changes_nothing(stack: RunningStack,
                                                      merchant: tuple[str, httpx.Client]) -> None:
     for amount in (1_100, 2_200, 3_300):
         pay(merchant[1], amount)
-    before = _balances(stack)
+    balances, (captures, messages) = _ledger_state(stack, merchant[0])
+    assert captures == messages  # one capture entry per applied message
     count = asyncio.run(_redeliver_decisions(stack))
     assert count >= 3
     time.sleep(3)  # the ledger consumes them in well under a second
-    assert _balances(stack) == before
+    after, (captures_after, messages_after) = _ledger_state(stack, merchant[0])
+    assert after == balances
+    assert captures_after == messages_after  # no message applied twice, anywhere
 
 
 async def _redeliver_decisions(stack: RunningStack) -> int:
