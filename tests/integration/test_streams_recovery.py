@@ -73,6 +73,10 @@ def test_a_restarted_worker_resumes_with_its_tables_and_loses_nothing(
     engine.stop_worker("second")
 
 
+# Fault tests (SIGKILL, rebalances with a second worker): in the slow job, `make test-slow`,
+# with the other fault tests. Both failed once in a fresh-clone CI run on a loaded machine
+# (decisions still missing 90 s after the restart; three group members seen instead of two).
+@pytest.mark.slow
 def test_a_killed_worker_loses_no_decision_and_logs_each_payment_once(
     engine: RiskEnvironment,
 ) -> None:
@@ -104,6 +108,7 @@ def _wait_logged(engine: RiskEnvironment, ids: list[str]) -> None:
     assert logged == len(ids)
 
 
+@pytest.mark.slow
 def test_two_workers_split_the_partitions_and_decide_as_one_would(
     engine: RiskEnvironment,
 ) -> None:
