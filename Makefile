@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`; each prepares a fresh clone first.
-.PHONY: setup demo test test-slow services-up services-down lint
+.PHONY: setup demo test test-slow audit services-up services-down lint
 
 setup:
 	./scripts/setup
@@ -19,6 +19,11 @@ test: services-up
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 	.venv/bin/pytest
+
+# Known vulnerabilities in the installed packages (pip-audit against PyPI's advisory data; see
+# payflow/dependency_audit.py for what is audited when PyPI's per-release data is unreachable).
+audit: setup
+	.venv/bin/python -m payflow.dependency_audit
 
 # Long fault and soak tests.
 test-slow: services-up
