@@ -8,6 +8,10 @@ Uses the running services (``payflow services up``); loads into its own database
 payment (the worst case for that merchant's list), spread over the last 365 days, with
 rollups computed from them. Then it starts an API process on that database, logs in as a
 dashboard user and times each call cold (first) and warm (median, max of ``--repeat``).
+
+``python -m bench`` calls ``run`` instead, on a database of the run's own (``bench.sandbox``,
+dropped afterwards), and collects ``figures``: every call, each page's total, and the median
+``GET /healthz`` of the same API as the reference (the HTTP round trip under every call).
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from bench.sandbox import free_port
 from payflow.cli.user import ensure_user
 from payflow.db.migrate import migrate
 from payflow.merchants import create_or_add_key
@@ -46,27 +53,29 @@ COPY_COLUMNS = ("id, merchant_id, amount, currency, captured_amount, refunded_am
                 "updated_at")
 
 
-def bench_url(base: str) -> str:
-    return urlunsplit(urlsplit(base)._replace(path=f"/{DATABASE}"))
+def bench_url(base: str, database: str = DATABASE) -> str:
+    return urlunsplit(urlsplit(base)._replace(path=f"/{database}"))
 
 
-def prepare_database(admin_url: str, payments: int, reload: bool) -> tuple[str, str]:
+def prepare_database(admin_url: str, payments: int, reload: bool,
+                     database: str = DATABASE) -> tuple[str, str]:
     """The benchmark database, loaded; (database url, merchant id)."""
-    url = bench_url(admin_url)
+    url = bench_url(admin_url, database)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                              (DATABASE,)).fetchone()
+                              (database,)).fetchone()
         if exists and reload:
-            conn.execute(f'DROP DATABASE "{DATABASE}" WITH (FORCE)')
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
+                sql.Identifier(database)))
         if not exists or reload:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     migrate(url)
     merchant = asyncio.run(create_or_add_key(url, "Bench Merchant", EMAIL))
     asyncio.run(ensure_user(url, EMAIL, PASSWORD, "merchant", merchant.merchant_id))
     with psycopg.connect(url) as conn:
         count = conn.execute("SELECT count(*) FROM payments").fetchone()
         if count and count[0] >= payments:
-            print(f"bench: reusing {count[0]:,} payments in {DATABASE}")
+            print(f"bench: reusing {count[0]:,} payments in {database}")
             if conn.execute("SELECT 1 FROM analytics_rollups LIMIT 1").fetchone() is None:
                 _build_rollups(conn)
             return url, merchant.merchant_id
@@ -147,10 +156,10 @@ def _build_rollups(conn: psycopg.Connection[object]) -> None:
         ON CONFLICT DO NOTHING""")
 
 
-def start_api(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = 18000 + os.getpid() % 1000
+def start_api(url: str, topic_prefix: str = "bench.") -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
     env = {**os.environ, "PAYFLOW_DATABASE_URL": url, "PAYFLOW_API_PORT": str(port),
-           "PAYFLOW_TOPIC_PREFIX": "bench.", "PAYFLOW_LOG_LEVEL": "WARNING"}
+           "PAYFLOW_TOPIC_PREFIX": topic_prefix, "PAYFLOW_LOG_LEVEL": "WARNING"}
     process = subprocess.Popen([sys.executable, "-m", "payflow", "api"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
@@ -214,8 +223,7 @@ def timed(client: httpx.Client, path: str, params: dict[str, object]) -> tuple[f
     return (time.perf_counter() - started) * 1000, response.status_code
 
 
-def measure(base: str, repeat: int, sample_id: str) -> list[tuple[str, str, int, float, float,
-                                                                 float]]:
+def measure(base: str, repeat: int, sample_id: str) -> list[Call]:
     with httpx.Client(base_url=base, timeout=60) as client:
         login = client.post("/api/auth/login", json={"email": EMAIL, "password": PASSWORD})
         assert login.status_code == 200, login.text
@@ -228,8 +236,58 @@ def measure(base: str, repeat: int, sample_id: str) -> list[tuple[str, str, int,
     return results
 
 
-def report(results: list[tuple[str, str, int, float, float, float]], payments: int,
-           url: str) -> None:
+Call = tuple[str, str, int, float, float, float]
+"""(page, call, HTTP status, cold ms, warm median ms, warm max ms)."""
+
+
+def reference_ms(base: str, repeat: int) -> float:
+    """Median ms of ``GET /healthz`` on the same API: the HTTP round trip under every call."""
+    with httpx.Client(base_url=base, timeout=60) as client:
+        return statistics.median(timed(client, "/healthz", {})[0] for _ in range(repeat + 1))
+
+
+def page_totals(results: list[Call]) -> dict[str, float]:
+    """Each page's time: the sum of its calls, each the worst of cold and warm (404s, endpoints
+    not deployed, are left out)."""
+    per_page: dict[str, float] = {}
+    for page, _name, status, cold, _median, worst in results:
+        if status < 400:
+            per_page[page] = per_page.get(page, 0.0) + max(cold, worst)
+    return per_page
+
+
+def figures(results: list[Call], payments: int, repeat: int, healthz_ms: float
+            ) -> dict[str, Any]:
+    """Every figure of the dashboard benchmark, for ``python -m bench``."""
+    totals = page_totals(results)
+    slowest = max(totals, key=lambda page: totals[page]) if totals else None
+    return {
+        "payments": payments, "repeat": repeat,
+        "reference_healthz_median_ms": round(healthz_ms, 2),
+        "calls": [{"page": page, "call": name, "status": status, "cold_ms": round(cold, 1),
+                   "median_ms": round(median, 1), "max_ms": round(worst, 1)}
+                  for page, name, status, cold, median, worst in results],
+        "pages_ms": {page: round(total, 1) for page, total in totals.items()},
+        "slowest_page": slowest, "slowest_page_ms": round(totals[slowest], 1) if slowest else None,
+    }
+
+
+def run(admin_url: str, database: str, topic_prefix: str, payments: int, repeat: int
+        ) -> dict[str, Any]:
+    """Load ``database`` (if not loaded), start an API on it, time every page; the figures."""
+    url, _ = prepare_database(admin_url, payments, reload=False, database=database)
+    process, base = start_api(url, topic_prefix)
+    try:
+        results = measure(base, repeat, f"pay_bench{payments // 2:015d}")
+        healthz = reference_ms(base, repeat)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    report(results, payments, url)
+    return figures(results, payments, repeat, healthz)
+
+
+def report(results: list[Call], payments: int, url: str) -> None:
     with psycopg.connect(url) as conn:
         version = conn.execute("SHOW server_version").fetchone()
         rollups = conn.execute("SELECT count(*) FROM analytics_rollups").fetchone()
@@ -237,11 +295,9 @@ def report(results: list[tuple[str, str, int, float, float, float]], payments: i
           f"rollup rows, PostgreSQL {version[0] if version else '?'}, {os.cpu_count()} CPUs, "
           f"API: 1 uvicorn process, client on the same host; times in ms")
     print(f"{'page':32} {'call':18} {'http':>4} {'cold':>8} {'median':>8} {'max':>8}")
-    per_page: dict[str, float] = {}
     for page, name, status, cold, median, worst in results:
         print(f"{page:32} {name:18} {status:>4} {cold:8.1f} {median:8.1f} {worst:8.1f}")
-        if status < 400:
-            per_page[page] = per_page.get(page, 0.0) + max(cold, worst)
+    per_page = page_totals(results)
     print("\npage totals (sum of its calls, worst of cold/warm; 404 = endpoint not deployed):")
     for page, total in per_page.items():
         verdict = "OK" if total < 2000 else "OVER 2 s"

@@ -8,7 +8,8 @@ Conditions: N pending payments spread over M merchants (two currencies) are writ
 throwaway database, N approve-and-capture decisions to a throwaway topic prefix; then one
 in-process ledger consumer applies them (one transaction per consumed batch) and the clock runs
 until every message is recorded as processed. Durable commits (PostgreSQL defaults). Prints the
-figures and the conditions; asserts nothing.
+figures and the conditions; asserts nothing. ``measure`` returns them to ``python -m bench``.
+The database and topics are the benchmark's own (``bench.sandbox``), removed afterwards.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import psycopg
 from aiokafka import AIOKafkaProducer
 
+from bench.sandbox import sandbox, stop_on_terminate
 from ingest.contracts import (
     CardSummary,
     Decision,
@@ -39,14 +40,9 @@ from ingest.contracts import (
 )
 from ingest.topics import PAYMENT_DECISIONS
 from ledger.consumer import LedgerConsumer
-from payflow.db.migrate import migrate
 from payflow.settings import Settings
-from payflow.topics import create_topics
 
-
-def _database_url(base: str, name: str) -> str:
-    parts = urlsplit(base)
-    return parts._replace(path=f"/{name}").geturl()
+MAX_PAYMENTS = 1_000_000
 
 
 def _prefill_database(url: str, payments: int, merchants: int) -> list[tuple[str, str]]:
@@ -160,37 +156,31 @@ def main() -> None:
     parser.add_argument("--pgbench-seconds", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
-    run = uuid.uuid4().hex[:8]
-    base = Settings()
-    name = f"payflow_bench_{run}"
-    settings = Settings(database_url=_database_url(base.database_url, name),
-                        topic_prefix=f"bench.{run}.", log_level="WARNING")
-    with psycopg.connect(base.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    try:
-        result = _bench(settings, args)
-    finally:
-        with psycopg.connect(base.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+    stop_on_terminate()
+    with sandbox("ledger") as box:
+        result = measure(box.settings, args.payments, args.merchants, args.pgbench_seconds,
+                         args.timeout)
     print(json.dumps(result, indent=2))
 
 
-def _bench(settings: Settings, args: Any) -> dict[str, Any]:
-    migrate(settings.database_url)
-    asyncio.run(create_topics(settings))
-    print(f"prefilling {args.payments} payments over {args.merchants} merchants ...")
-    rows = _prefill_database(settings.database_url, args.payments, args.merchants)
+def measure(settings: Settings, payments: int = 20_000, merchants: int = 100,
+            pgbench_seconds: int = 10, timeout_seconds: float = 600) -> dict[str, Any]:
+    """Every figure of the ledger benchmark, on a sandbox's database and topic prefix
+    (``bench.sandbox``: migrated, topics created, removed afterwards)."""
+    assert 0 < payments <= MAX_PAYMENTS and 0 < merchants <= payments
+    print(f"prefilling {payments} payments over {merchants} merchants ...")
+    rows = _prefill_database(settings.database_url, payments, merchants)
     asyncio.run(_prefill_topic(settings, rows))
     print("applying with one ledger consumer ...")
-    ledger = asyncio.run(_run_ledger(settings, len(rows), args.timeout))
-    print(f"reference: pgbench {args.pgbench_seconds}s, then COPY ...")
-    tps = _pgbench(settings.database_url, args.pgbench_seconds, clients=4)
+    ledger = asyncio.run(_run_ledger(settings, len(rows), timeout_seconds))
+    print(f"reference: pgbench {pgbench_seconds}s, then COPY ...")
+    tps = _pgbench(settings.database_url, pgbench_seconds, clients=4)
     copy_rate = _copy_rate(settings.database_url, int(ledger["postings"]) or 3 * len(rows))
     payments_per_second = ledger["applied"] / ledger["seconds"]
     result = {
         "when": datetime.now(UTC).isoformat(), "machine": {
             "cores": os.cpu_count(), "python": platform.python_version()},
-        "conditions": {"payments": len(rows), "merchants": args.merchants,
+        "conditions": {"payments": len(rows), "merchants": merchants,
                        "currencies": 2, "decision": "approve + capture (3 postings each)",
                        "commits": "durable (synchronous_commit on)"},
         "ledger": {"payments_per_second": round(payments_per_second),

@@ -9,8 +9,11 @@
    and reports the request-produced -> decision-produced latency (Kafka CreateTime of each)
    p50/p99/max.
 
-Everything runs under a topic prefix and a database of its own (created, migrated, given a
-bootstrapped model, and dropped at the end), on 127.0.0.1 only, bounded in count and time.
+Everything runs under a topic prefix and a database of its own (``bench.sandbox``: created,
+migrated, given a bootstrapped model, and removed at the end with the worker's table state, even
+on Ctrl-C), on 127.0.0.1 only, bounded in count and time. ``throughput`` and ``latency`` also
+return their figures, which ``python -m bench`` collects beside a raw aiokafka pass-through on
+the same topic (``bench.passthrough``).
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ import asyncio
 import os
 import random
 import time
-import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench.sandbox import sandbox, stop_on_terminate
 from ingest.contracts import (
     CardSummary,
     PaymentMethodSummary,
@@ -34,10 +37,8 @@ from ingest.contracts import (
 )
 from ingest.topics import PAYMENT_DECISIONS, PAYMENT_REQUESTS
 from payflow.cli.model import bootstrap_model
-from payflow.db.migrate import migrate
 from payflow.settings import Settings
 from payflow.supervisor import Supervisor
-from payflow.topics import create_topics, delete_topics
 
 MAX_PAYMENTS, MAX_SECONDS = 200_000, 120
 
@@ -127,9 +128,10 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def throughput(settings: Settings, supervisor: Supervisor, count: int) -> None:
+def throughput(settings: Settings, supervisor: Supervisor, count: int) -> dict[str, Any]:
     """Start the worker on an idle topic, then fill it: from the first request it reads to its
-    last decision is the time it took for ``count`` (its CPU time is read over the same span)."""
+    last decision is the time it took for ``count`` (its CPU time is read over the same span).
+    Prints the THROUGHPUT line and returns its figures."""
     worker = supervisor.start("worker", "worker", extra_env={"PAYFLOW_WORKER_NAME": "bench"})
     asyncio.run(fill(settings, 1, first_index=MAX_PAYMENTS))
     assert asyncio.run(read_decisions(settings, 1, 180)), "the worker decided nothing"
@@ -143,19 +145,27 @@ def throughput(settings: Settings, supervisor: Supervisor, count: int) -> None:
     print(f"THROUGHPUT: {len(found) - 1} decisions {span:.2f} s after the fill started = "
           f"{(len(found) - 1) / span:,.0f}/s; worker CPU "
           f"{cpu / max(len(found) - 1, 1) * 1e6:,.0f} us per decision")
+    return {"payments": count, "decisions": len(found) - 1, "seconds": round(span, 3),
+            "decisions_per_second": round((len(found) - 1) / span, 1),
+            "worker_cpu_us_per_decision": round(cpu / max(len(found) - 1, 1) * 1e6, 1)}
 
 
-def latency(settings: Settings, rate: float, seconds: float) -> None:
+def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
+    """Prints the LATENCY line and returns its figures."""
     print(f"sending {rate:g}/s for {seconds:g} s ...", flush=True)
     sent = asyncio.run(paced(settings, rate, seconds))
     decided = asyncio.run(read_decisions(settings, 10**9, 15))
     latencies = [float(ts - sent[key]) for ts, key in decided if key in sent]
+    figures: dict[str, Any] = {"rate_per_second": rate, "seconds": seconds, "sent": len(sent),
+                               "decided_within_15_s": len(latencies)}
     if not latencies:
         print(f"LATENCY at {rate:g}/s: none of {len(sent)} decided within 15 s of the last send")
-        return
+        return figures
     print(f"LATENCY at {rate:g}/s: {len(latencies)}/{len(sent)} decided within 15 s of the last "
           f"send; request produced -> decision produced p50 {percentile(latencies, 0.5):.0f} ms,"
           f" p99 {percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms")
+    return {**figures, "p50_ms": percentile(latencies, 0.5),
+            "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies)}
 
 
 def main() -> None:
@@ -165,30 +175,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
     assert 0 < args.payments <= MAX_PAYMENTS and 0 < args.seconds <= MAX_SECONDS
-    base, run = Settings(), uuid.uuid4().hex[:6]
-    database = f"payflow_bench_{run}"
-    with psycopg.connect(base.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
-    url = base.database_url.rsplit("/", 1)[0] + f"/{database}"
-    settings = base.model_copy(update={"database_url": url, "topic_prefix": f"bench.{run}."})
-    env = {**os.environ, "PAYFLOW_DATABASE_URL": url, "PAYFLOW_TOPIC_PREFIX": f"bench.{run}."}
-    supervisor = Supervisor(settings.home / "logs" / f"bench-{run}", env=env)
-    print(f"conditions: {os.cpu_count()} cores shared with the broker, PostgreSQL and anything "
-          f"else running; batch {settings.stream_batch_size} / wait "
-          f"{settings.stream_batch_wait_seconds} s; {PAYMENT_REQUESTS.partitions} partitions; "
-          f"RocksDB tables; model from `payflow model bootstrap`")
-    try:
-        migrate(url)
-        asyncio.run(create_topics(settings))
+    stop_on_terminate()
+    with sandbox("streams") as box:
+        settings = box.settings
+        print(f"conditions: {os.cpu_count()} cores shared with the broker, PostgreSQL and "
+              f"anything else running; batch {settings.stream_batch_size} / wait "
+              f"{settings.stream_batch_wait_seconds} s; {PAYMENT_REQUESTS.partitions} "
+              f"partitions; RocksDB tables; model from `payflow model bootstrap`")
         bootstrap_model(settings)
-        throughput(settings, supervisor, args.payments)
+        throughput(settings, box.supervisor, args.payments)
         latency(settings, args.rate, args.seconds)
-    finally:
-        supervisor.stop_all()
-        asyncio.run(delete_topics(settings))
-        with psycopg.connect(base.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
-
 
 
 if __name__ == "__main__":

@@ -1,0 +1,207 @@
+"""A benchmark's own corner of the shared services, removed afterwards even on Ctrl-C.
+
+``sandbox()`` gives a benchmark a database ``payflow_bench_<run>`` (created and migrated), a
+topic prefix ``bench.<run>.`` (the catalog's topics created), free ports for an API and a
+worker, a worker name of its own, WARNING-level logs, and a ``Supervisor`` for child processes.
+On the way out (normal end, an exception, Ctrl-C or SIGTERM) it stops the children, deletes
+the prefix's topics and consumer groups, drops the database, removes the worker's local table
+state and the prefix's Redis keys; Ctrl-C is ignored while it cleans up so a second one cannot
+leave half of it behind. Everything is on 127.0.0.1 (the configured services).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import redis
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import DeleteGroupsRequest
+from psycopg import sql
+
+from payflow.db.migrate import migrate
+from payflow.settings import REPO_ROOT, Settings
+from payflow.supervisor import Child, Supervisor
+from payflow.topics import create_topics, delete_topics
+
+log = logging.getLogger("bench")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Sandbox:
+    run_id: str
+    settings: Settings
+    """Settings pointing at the sandbox's database, topic prefix and ports."""
+    env: dict[str, str]
+    """The same as environment variables, for child processes."""
+    admin_database_url: str
+    supervisor: Supervisor
+
+    @property
+    def database(self) -> str:
+        return urlsplit(self.settings.database_url).path.lstrip("/")
+
+    @property
+    def api_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
+
+    def start(self, name: str, *args: str, extra_env: dict[str, str] | None = None) -> Child:
+        """Start ``payflow <args>`` as a child process with the sandbox's environment."""
+        return self.supervisor.start(name, *args, extra_env=extra_env)
+
+    def start_python(self, name: str, *args: str) -> Child:
+        """Start ``python <args>`` (e.g. ``-m bench.trivial_api``) as a child process that the
+        sandbox stops like the others, logging to ``<log dir>/<name>.log``."""
+        self.supervisor.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.supervisor.log_dir / f"{name}.log"
+        with open(log_path, "ab") as log_file:
+            process = subprocess.Popen([sys.executable, *args], stdout=log_file,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       env=self.env, cwd=REPO_ROOT, start_new_session=True)
+        child = Child(name, process, log_path)
+        self.supervisor.children.append(child)
+        return child
+
+
+def with_database(url: str, database: str) -> str:
+    return urlsplit(url)._replace(path=f"/{database}").geturl()
+
+
+@contextlib.contextmanager
+def sandbox(label: str, overrides: dict[str, str] | None = None) -> Iterator[Sandbox]:
+    """A fresh database and topic prefix for benchmark ``label``, cleaned up on the way out.
+
+    ``overrides`` are extra ``PAYFLOW_*`` variables for child processes (and the in-process
+    settings when they name a settings field)."""
+    base = Settings()
+    run_id = uuid.uuid4().hex[:8]
+    database = f"payflow_bench_{run_id}"
+    variables = {
+        "PAYFLOW_DATABASE_URL": with_database(base.database_url, database),
+        "PAYFLOW_TOPIC_PREFIX": f"bench.{run_id}.",
+        "PAYFLOW_LOG_LEVEL": "WARNING",
+        "PAYFLOW_API_HOST": "127.0.0.1",
+        "PAYFLOW_API_PORT": str(free_port()),
+        "PAYFLOW_WORKER_WEB_PORT": str(free_port()),
+        "PAYFLOW_WORKER_NAME": "bench",
+        **(overrides or {}),
+    }
+    settings = Settings(**_fields(variables))
+    supervisor = Supervisor(base.home / "logs" / f"bench-{label}-{run_id}",
+                            env={**os.environ, **variables})
+    box = Sandbox(run_id, settings, supervisor.env, base.database_url, supervisor)
+    cleanups: list[tuple[str, Callable[[], object]]] = []
+    try:
+        _create_database(base.database_url, database)
+        cleanups.append(("drop the database", lambda: _drop_database(base.database_url,
+                                                                      database)))
+        cleanups.append(("remove local table state", lambda: _remove_table_state(settings)))
+        cleanups.append(("delete Redis keys", lambda: _delete_redis_keys(settings)))
+        cleanups.append(("delete topics and groups", lambda: asyncio.run(_delete_kafka(settings))))
+        cleanups.append(("stop child processes", supervisor.stop_all))
+        migrate(settings.database_url)
+        asyncio.run(create_topics(settings))
+        yield box
+    finally:
+        _clean_up(reversed(cleanups))
+
+
+def _fields(variables: dict[str, str]) -> dict[str, Any]:
+    names = set(Settings.model_fields)
+    fields = {}
+    for variable, value in variables.items():
+        name = variable.removeprefix("PAYFLOW_").lower()
+        if name in names:
+            fields[name] = value
+    return fields
+
+
+def stop_on_terminate() -> None:
+    """SIGTERM ends a benchmark through its clean-up, as Ctrl-C does (KeyboardInterrupt); a
+    shell starting it in the background leaves SIGINT ignored, so that is restored too."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _clean_up(steps: Iterator[tuple[str, Callable[[], object]]]) -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for what, step in steps:
+            try:
+                step()
+            except Exception as error:  # one failed step must not skip the others
+                log.warning("bench clean-up: could not %s: %s", what, error)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _create_database(admin_url: str, database: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
+
+def _drop_database(admin_url: str, database: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(database)))
+
+
+async def _delete_kafka(settings: Settings) -> None:
+    await delete_topics(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        groups = [str(group) for group, *_ in await admin.list_consumer_groups()
+                  if str(group).startswith(settings.topic_prefix)]
+        # aiokafka 0.14 has no delete_consumer_groups; the protocol request is there. The
+        # groups are empty by now (their consumers stopped), which DeleteGroups requires.
+        for group in groups:
+            node = await admin.find_coordinator(group)
+            await admin._send_request_to_node(node, DeleteGroupsRequest([group]))
+    finally:
+        await admin.close()
+
+
+def _remove_table_state(settings: Settings) -> None:
+    """The stream worker's RocksDB directories under ``home/streams/<prefix>*``."""
+    assert settings.topic_prefix.startswith("bench."), settings.topic_prefix
+    for path in (settings.home / "streams").glob(f"{settings.topic_prefix}*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _delete_redis_keys(settings: Settings) -> None:
+    """Keys the API and sessions namespaced with the prefix (rate limits, sessions)."""
+    prefix = settings.topic_prefix
+    assert prefix.startswith("bench."), prefix
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    try:
+        for pattern in (f"{prefix}payflow:*", f"payflow:{prefix}*"):
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                client.delete(*keys)
+    finally:
+        client.close()
