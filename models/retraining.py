@@ -80,17 +80,26 @@ def report(comparison: Comparison) -> list[str]:
 
 FEATURE_LOG_QUERY = """
 SELECT f.payment_id,
-       coalesce(p.payment_method -> 'card' ->> 'fingerprint', p.payment_method_id, f.payment_id),
+       coalesce(p.payment_method -> 'card' ->> 'fingerprint', p.payment_method_id, h.card,
+                f.payment_id),
        f.requested_at, f.features
-FROM feature_log f LEFT JOIN payments p ON p.id = f.payment_id
+FROM feature_log f
+LEFT JOIN payments p ON p.id = f.payment_id
+LEFT JOIN history_payments h ON h.payment_id = f.payment_id
 ORDER BY f.requested_at
 """
+LABELS_QUERY = """
+SELECT payment_id, labelled_at FROM fraud_labels WHERE is_fraud
+UNION ALL
+SELECT payment_id, labelled_at FROM history_payments WHERE is_fraud
+"""
+"""Disputes the ledger recorded, and the labels of imported history (``payflow import``)."""
 
 
 def read_feature_log(conn: psycopg.Connection[Any]) -> Dataset:
-    """Every logged decision's features joined with the fraud labels (and when they arrived)."""
+    """Every logged decision's features joined with the fraud labels (and when they arrived);
+    replayed history (``payflow replay``) joins its imported cards and labels."""
     entries = [(str(r[0]), str(r[1]), r[2], dict(r[3]))
                for r in conn.execute(FEATURE_LOG_QUERY).fetchall()]
-    labels = [(str(r[0]), r[1]) for r in conn.execute(
-        "SELECT payment_id, labelled_at FROM fraud_labels WHERE is_fraud").fetchall()]
+    labels = [(str(r[0]), r[1]) for r in conn.execute(LABELS_QUERY).fetchall()]
     return from_feature_log(entries, labels)
