@@ -152,7 +152,7 @@ class LedgerConsumer:
 
     async def _dead_letter(self, record: Record, reason: str) -> None:
         headers = [("reason", reason[:1000].encode()), ("topic", record.topic.encode()),
-                   ("offset", str(record.offset).encode())]
+                   ("offset", str(record.offset).encode()), ("consumer", b"payflow-ledger")]
         await self.producer.send_and_wait(
             DEAD_LETTERS.name_for(self.settings.topic_prefix), record.value, key=record.key,
             headers=headers,

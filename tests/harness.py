@@ -94,6 +94,25 @@ def prepare_environment() -> IsolatedEnvironment:
     return test_env
 
 
+def derived_environment(base: IsolatedEnvironment, name: str) -> IsolatedEnvironment:
+    """A database and topic prefix of their own beside the session's, on the same services:
+    for tests whose messages must not reach the session's topics (poison, for example).
+    Its ``teardown`` drops both."""
+    database = f"payflow_test_{RUN_ID}_{name}"
+    database_url = _with_database(base.settings.database_url, database)
+    prefix = f"{base.settings.topic_prefix}{name}."
+    settings = base.settings.model_copy(update={"database_url": database_url,
+                                                "topic_prefix": prefix})
+    env = {**base.env, "PAYFLOW_DATABASE_URL": database_url, "PAYFLOW_TOPIC_PREFIX": prefix}
+    derived = IsolatedEnvironment(settings, base.admin_database_url, env)
+    _create_database(base.admin_database_url, database)
+    derived.cleanups.append(lambda: _drop_database(base.admin_database_url, database))
+    migrate(database_url)
+    asyncio.run(create_topics(settings))
+    derived.cleanups.append(lambda: asyncio.run(delete_topics(settings)))
+    return derived
+
+
 def _settings_overrides(env: dict[str, str]) -> dict[str, Any]:
     mapping = {"PAYFLOW_DATABASE_URL": "database_url", "PAYFLOW_TOPIC_PREFIX": "topic_prefix",
                "PAYFLOW_KAFKA_BOOTSTRAP": "kafka_bootstrap", "PAYFLOW_REDIS_URL": "redis_url",
@@ -188,7 +207,8 @@ class RunningStack:
         port = free_port()
         env = {**environment.env, "PAYFLOW_API_PORT": str(port),
                "PAYFLOW_WORKER_WEB_PORT": str(free_port())}
-        log_dir = environment.settings.home / "logs" / f"test-{RUN_ID}"
+        run = environment.settings.topic_prefix.strip(".").replace(".", "-")  # test-<run>...
+        log_dir = environment.settings.home / "logs" / run
         supervisor = Supervisor(log_dir, env=env)
         supervisor.start("worker", "worker")
         supervisor.start("ledger", "ledger")

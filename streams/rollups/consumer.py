@@ -133,7 +133,8 @@ class AnalyticsConsumer:
         self.counted += len(items)
         for record, reason in parsed.dead_letters:
             log.warning("dead-lettering a message from %s: %s", record.topic, reason[:200])
-            headers = [("reason", reason.encode()), ("topic", record.topic.encode())]
+            headers = [("reason", reason[:1000].encode()), ("topic", record.topic.encode()),
+                       ("consumer", b"payflow-analytics")]
             await self.producer.send_and_wait(
                 self.dead_letter_topic, record.value, key=record.key, headers=headers
             )
