@@ -5,11 +5,12 @@
     payments.events (dispute.created) ─labels─▶ risk.merchants (fraud labels)
     risk.feature-log ─feature-log─▶ PostgreSQL feature_log
 
-``labels`` and ``feature-log`` keep no table: they are plain aiokafka tasks of the worker
-(``streams.side_consumers``), cheaper than Faust agents. Every agent reads micro-batches
-(``take_events``, bounded size and wait) and does one batch's work in ``streams.stages``.
-At-least-once: a batch's messages are acknowledged by Kafka before the agent asks for the next
-batch (when Faust may commit its offsets). A redelivered request yields a second decision for
+``route``, ``labels`` and ``feature-log`` keep no table: they are plain aiokafka tasks of the
+worker (``streams.side_consumers``), cheaper than Faust agents. Every agent reads micro-batches
+(``take_events``, bounded size and wait) and does one batch's work in ``streams.stages``;
+between stages, cases travel in bundles (``streams.cases``). At-least-once: a batch's messages
+are acknowledged by Kafka before the agent asks for the next batch (when Faust may commit its
+offsets). A redelivered request yields a second decision for
 the same payment; the ledger applies the first, the feature log keeps one row, and the feature
 steps count it once.
 """
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from aiokafka import ConsumerRecord
 from faust.types import TP
 
 from ingest.topics import (
@@ -40,7 +42,7 @@ from models.features import Step, card_features, customer_features, origin_featu
 from payflow.settings import Settings
 from streams.engine import DecisionEngine, feature_log_entry
 from streams.registry_watch import RegistryWatch
-from streams.side_consumers import forward_labels, materialize_feature_log
+from streams.side_consumers import consume, forward_labels, materialize_feature_log
 from streams.stages import (
     BatchRecords,
     ChangelogWrite,
@@ -61,8 +63,8 @@ async def send_all(app: faust.App, messages: Sequence[Outgoing],
     """Send in order, with ``records``' changelog ``writes``, and wait until Kafka has
     acknowledged every message; then note the newest changelog offset per partition in the
     local store, so that a restart replays only what came after it."""
-    pending = [await app.producer.send(topic, key, value, None, None, headers)
-               for topic, key, value, headers in messages]
+    pending = [await app.producer.send(topic, key, value, partition, None, headers)
+               for topic, partition, key, value, headers in messages]
     changelog = records.table.changelog_topic.get_topic_name() if records else ""
     logged = [await app.producer.send(changelog, key, value, partition, None, None)
               for partition, key, value in writes]
@@ -110,11 +112,18 @@ def register_agents(app: faust.App, settings: Settings) -> None:
 
 
 def route(w: Wiring) -> None:
-    async def run(stream: Any) -> None:
-        async for events in w.batches(stream):
-            await send_all(w.app, route_batch(events, w.topics))
+    """Stateless, so a plain aiokafka consumer (``streams.side_consumers.consume``): Faust's
+    per-message machinery would cost more than the routing itself."""
+    requests = PAYMENT_REQUESTS.name_for(w.settings.topic_prefix)
 
-    w.app.agent(w.source(PAYMENT_REQUESTS), name="route")(run)
+    async def handle(records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        await send_all(w.app, route_batch(records, w.topics))
+
+    async def run() -> None:
+        await consume(w.settings, requests, "payflow-risk-route", handle,
+                      max_records=w.settings.stream_batch_size)
+
+    w.app.task(run)
 
 
 def entity(w: Wiring, topic: Topic, table: Any, step: Step,
@@ -140,8 +149,8 @@ def decide(w: Wiring) -> None:
             out: list[Outgoing] = []
             cases, writes = merchant_batch(events, records, w.topics, out)
             for case, decided in zip(cases, w.engine.decide(cases), strict=True):
-                out.append((decisions, decided.key(), decided.encode(), None))
-                out.append((logged, decided.key(), feature_log_entry(case, decided), None))
+                out.append((decisions, None, decided.key(), decided.encode(), None))
+                out.append((logged, None, decided.key(), feature_log_entry(case, decided), None))
             await send_all(w.app, out, records, writes)
 
     w.app.agent(w.source(RISK_MERCHANTS), name="decide")(run)

@@ -6,9 +6,12 @@ read and update their entity's record and forward the case keyed by the next ent
 an origin or customer the payment does not have); the merchant stage adds the merchant's
 features, applies fraud labels, and hands the complete cases to the decision engine.
 
+Between stages, a batch's cases travel in bundles, one message per partition of the next stage
+(``streams.cases``; ``Bundles`` here). A bundle read by a stage holds only keys of its own
+partition, so its items' records are read and written in the bundle's partition.
+
 A batch's table reads and writes go through ``BatchRecords``: it keeps each key's record for
-the rest of the batch (so a burst on one key costs one table write, not one per event) and
-writes it under the event that carried the key (the take() partition trap: streams.context).
+the rest of the batch (so a burst on one key costs one table write, not one per event).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from aiokafka import ConsumerRecord
+from aiokafka.partitioner import murmur2
 
 from ingest.contracts import UndecodableMessage, decode_request
 from ingest.topics import (
@@ -26,6 +31,7 @@ from ingest.topics import (
     RISK_CUSTOMERS,
     RISK_MERCHANTS,
     RISK_ORIGINS,
+    Topic,
 )
 from models.facts import LabelFacts, PaymentFacts, payment_facts
 from models.features import (
@@ -37,120 +43,176 @@ from models.features import (
     merchant_label,
     payment_features,
 )
-from streams.cases import RiskCase, decode
-from streams.context import event_context
+from streams.cases import RiskCase, decode_bundle, encode_bundle, label_list
+from streams.tables import PartitionStore
 
-Outgoing = tuple[str, bytes | None, bytes, dict[str, bytes] | None]
-"""(topic, key, value, headers) to send."""
+Outgoing = tuple[str, int | None, bytes | None, bytes, dict[str, bytes] | None]
+"""(topic, partition (None: by key), key, value, headers) to send."""
 ChangelogWrite = tuple[int, bytes, bytes]
 """(partition, key, value) of a table's changelog message."""
+MAX_BUNDLE = 200
+"""Cases per bundle at most: a case is about 1 KB, a Kafka message at most 1 MB by default."""
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as in the Java client and aiokafka)
+    gives ``key``: where a message sent by key alone (a label, say) would land too."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage's input topic: its physical name and partition count."""
+
+    name: str
+    partitions: int
+
+    @classmethod
+    def of(cls, topic: Topic, prefix: str) -> Stage:
+        return cls(topic.name_for(prefix), topic.partitions)
 
 
 @dataclass(frozen=True)
 class StageTopics:
     """Physical topic names (with the deployment's prefix)."""
 
-    cards: str
-    origins: str
-    customers: str
-    merchants: str
+    cards: Stage
+    origins: Stage
+    customers: Stage
+    merchants: Stage
     dead_letters: str
 
     @classmethod
     def for_prefix(cls, prefix: str) -> StageTopics:
-        return cls(RISK_CARDS.name_for(prefix), RISK_ORIGINS.name_for(prefix),
-                   RISK_CUSTOMERS.name_for(prefix), RISK_MERCHANTS.name_for(prefix),
+        return cls(Stage.of(RISK_CARDS, prefix), Stage.of(RISK_ORIGINS, prefix),
+                   Stage.of(RISK_CUSTOMERS, prefix), Stage.of(RISK_MERCHANTS, prefix),
                    DEAD_LETTERS.name_for(prefix))
 
-    def dead_letter(self, event: Any, reason: str) -> Outgoing:
-        headers = {"reason": reason[:1000].encode(), "topic": event.message.topic.encode()}
-        return self.dead_letters, event.key, event.value or b"", headers
+    def dead_letter(self, event: Any, reason: str, value: bytes | None = None) -> Outgoing:
+        """A Faust ``event``'s message (or ``value``, one item of it) to the dead letters."""
+        message = event.message
+        return self.dead_letter_record(message.topic, message.key, value or message.value,
+                                       reason)
+
+    def dead_letter_record(self, topic: str, key: bytes | None, value: bytes | None,
+                           reason: str) -> Outgoing:
+        headers = {"reason": reason[:1000].encode(), "topic": topic.encode()}
+        return self.dead_letters, None, key, value or b"", headers
+
+
+class Bundles:
+    """The items a batch forwards, one message per destination partition (at most
+    ``MAX_BUNDLE`` items each), in the order they were added."""
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[str, int], tuple[bytes, list[list[Any]]]] = {}
+        self.full: list[Outgoing] = []
+
+    def add(self, stage: Stage, key: bytes, item: list[Any]) -> None:
+        slot = (stage.name, partition_of(key, stage.partitions))
+        bundle = self.open.setdefault(slot, (key, []))
+        bundle[1].append(item)
+        if len(bundle[1]) >= MAX_BUNDLE:
+            self.full.append(self._message(slot, *self.open.pop(slot)))
+
+    def messages(self) -> list[Outgoing]:
+        out = self.full + [self._message(slot, key, items)
+                           for slot, (key, items) in self.open.items()]
+        self.open, self.full = {}, []
+        return out
+
+    @staticmethod
+    def _message(slot: tuple[str, int], key: bytes, items: list[list[Any]]) -> Outgoing:
+        """A bundle keyed by its first item's key (for tools that show keys)."""
+        return slot[0], slot[1], key, encode_bundle(items), None
 
 
 class BatchRecords:
-    """One table's records for one batch: read once, written once per key, each under the
-    event that carried its key.
+    """One table's records for one batch: read once, written once per key, each in the
+    partition of the message that carried its key.
 
-    ``flush`` writes the local store directly and returns the changelog messages for the caller
-    to send with the batch's other messages (measured: Faust's own path queues each table write
-    and sends it alone, which throttles a busy stage; see performance-facts.md).
+    ``flush`` writes the local store and returns the changelog messages for the caller to send
+    with the batch's other messages (measured: Faust's own path queues each table write and
+    sends it alone, which throttles a busy stage; see performance-facts.md).
     """
 
     def __init__(self, table: Any) -> None:
         self.table = table
-        self.records: dict[str, tuple[Any, Record]] = {}
+        self.store = PartitionStore(table)
+        self.records: dict[str, tuple[int, Record]] = {}
 
-    def get(self, key: str, event: Any) -> Record | None:
+    def get(self, key: str, partition: int) -> Record | None:
         if key in self.records:
             return self.records[key][1]
-        with event_context(event):
-            raw = self.table.get(key.encode())
+        raw = self.store.get(partition, key.encode())
         return None if raw is None else list(orjson.loads(raw))
 
-    def put(self, key: str, event: Any, record: Record) -> None:
-        self.records[key] = (event, record)
+    def put(self, key: str, partition: int, record: Record) -> None:
+        self.records[key] = (partition, record)
 
     def flush(self) -> list[ChangelogWrite]:
         """Write every record to the local store; the changelog messages to send."""
         writes = []
-        for key, (event, record) in self.records.items():
+        for key, (partition, record) in self.records.items():
             raw_key, value = key.encode(), orjson.dumps(record)
-            with event_context(event):
-                self.table.data[raw_key] = value
-            writes.append((event.message.partition, raw_key, value))
+            self.store.put(partition, raw_key, value)
+            writes.append((partition, raw_key, value))
         self.records.clear()
         return writes
 
 
-def forward(case: RiskCase, after: str, topics: StageTopics) -> Outgoing:
-    """The case keyed for the next stage after ``after`` that applies to this payment."""
+def forward(case: RiskCase, after: str, topics: StageTopics) -> tuple[Stage, bytes]:
+    """The next stage after ``after`` that applies to this payment, and its key there."""
     facts = case.facts
     if after == "route":
-        return topics.cards, facts.card.encode(), case.encode(), None
+        return topics.cards, facts.card.encode()
     origin = facts.origin
     if after == "cards" and origin is not None:
-        return topics.origins, origin.encode(), case.encode(), None
+        return topics.origins, origin.encode()
     if after == "cards":
         case.features.update(ABSENT_ORIGIN)
     if after in ("cards", "origins") and facts.customer_id is not None:
-        return topics.customers, facts.customer_id.encode(), case.encode(), None
+        return topics.customers, facts.customer_id.encode()
     if after in ("cards", "origins"):
         case.features.update(ABSENT_CUSTOMER)
-    return topics.merchants, facts.merchant_id.encode(), case.encode(), None
+    return topics.merchants, facts.merchant_id.encode()
 
 
-def route_batch(events: Sequence[Any], topics: StageTopics) -> list[Outgoing]:
-    """Decode requests (poison to the dead letters) and re-key them by card."""
+def route_batch(records: Sequence[ConsumerRecord[bytes, bytes]],
+                topics: StageTopics) -> list[Outgoing]:
+    """Decode requests (poison to the dead letters) and bundle them by card."""
     out: list[Outgoing] = []
-    for event in events:
+    bundles = Bundles()
+    for record in records:
         try:
-            message = decode_request(event.value)
+            message = decode_request(record.value)
         except UndecodableMessage as error:
-            out.append(topics.dead_letter(event, str(error)))
+            out.append(topics.dead_letter_record(record.topic, record.key, record.value,
+                                                 str(error)))
             continue
         facts = payment_facts(message)
-        out.append(forward(RiskCase(facts, message.data.reply_to, payment_features(facts)),
-                           "route", topics))
-    return out
+        case = RiskCase(facts, message.data.reply_to, payment_features(facts))
+        bundles.add(*forward(case, "route", topics), case.to_list())
+    return out + bundles.messages()
 
 
 def entity_batch(events: Sequence[Any], records: BatchRecords, step: Step, stage: str,
                  key_of: Callable[[PaymentFacts], str | None],
                  topics: StageTopics) -> tuple[list[Outgoing], list[ChangelogWrite]]:
     """Run one entity's feature step for every case of the batch and forward each; the
-    forwarded cases and the table's changelog messages."""
+    bundles to send and the table's changelog messages."""
     out: list[Outgoing] = []
+    bundles = Bundles()
     for event in events:
-        case = _case(event, topics, out)
-        if case is None:
-            continue
-        key = key_of(case.facts)
-        assert key is not None, (stage, case.facts.payment_id)
-        features, record = step(records.get(key, event), case.facts)
-        records.put(key, event, record)
-        case.features.update(features)
-        out.append(forward(case, stage, topics))
-    return out, records.flush()
+        partition = event.message.partition
+        for case in _cases(event, topics, out):
+            key = key_of(case.facts)
+            assert key is not None, (stage, case.facts.payment_id)
+            features, record = step(records.get(key, partition), case.facts)
+            records.put(key, partition, record)
+            case.features.update(features)
+            bundles.add(*forward(case, stage, topics), case.to_list())
+    return out + bundles.messages(), records.flush()
 
 
 def merchant_batch(events: Sequence[Any], records: BatchRecords, topics: StageTopics,
@@ -159,29 +221,34 @@ def merchant_batch(events: Sequence[Any], records: BatchRecords, topics: StageTo
     changelog messages."""
     complete: list[RiskCase] = []
     for event in events:
-        try:
-            item = decode(event.value)
-        except ValueError as error:
-            out.append(topics.dead_letter(event, str(error)))
-            continue
-        key = item.merchant_id if isinstance(item, LabelFacts) else item.facts.merchant_id
-        if isinstance(item, LabelFacts):
-            records.put(key, event, merchant_label(records.get(key, event), item))
-            continue
-        features, record = merchant_features(records.get(key, event), item.facts)
-        records.put(key, event, record)
-        item.features.update(features)
-        complete.append(item)
+        partition = event.message.partition
+        for item in _items(event, topics, out):
+            if isinstance(item, LabelFacts):
+                key = item.merchant_id
+                records.put(key, partition, merchant_label(records.get(key, partition), item))
+                continue
+            key = item.facts.merchant_id
+            features, record = merchant_features(records.get(key, partition), item.facts)
+            records.put(key, partition, record)
+            item.features.update(features)
+            complete.append(item)
     return complete, records.flush()
 
 
-def _case(event: Any, topics: StageTopics, out: list[Outgoing]) -> RiskCase | None:
+def _items(event: Any, topics: StageTopics, out: list[Outgoing]) -> list[RiskCase | LabelFacts]:
     try:
-        item = decode(event.value)
+        return decode_bundle(event.value)
     except ValueError as error:
         out.append(topics.dead_letter(event, str(error)))
-        return None
-    if not isinstance(item, RiskCase):
-        out.append(topics.dead_letter(event, "a label on a payment stage"))
-        return None
-    return item
+        return []
+
+
+def _cases(event: Any, topics: StageTopics, out: list[Outgoing]) -> list[RiskCase]:
+    cases = []
+    for item in _items(event, topics, out):
+        if isinstance(item, RiskCase):
+            cases.append(item)
+        else:
+            out.append(topics.dead_letter(event, "a label on a payment stage",
+                                          orjson.dumps(label_list(item))))
+    return cases

@@ -4,6 +4,10 @@ Each value is the entity's JSON-encoded record (``models.features``), all of its
 value, so an event costs one table write (one changelog message) per stage. The changelog
 topics are in the catalog (``ingest.topics.RISK_TABLE_CHANGELOGS``), created with the others;
 partitions match the stage topic each table is updated from.
+
+The stages read and write a table's local RocksDB databases directly, by partition
+(``PartitionStore``), and send its changelog messages themselves (``streams.agents.send_all``);
+Faust still owns the changelog topics, recovery from them, and partition assignment.
 """
 
 from __future__ import annotations
@@ -37,3 +41,25 @@ class RiskTables:
             customers=table("customer-state", RISK_CUSTOMERS),
             merchants=table("merchant-state", RISK_MERCHANTS),
         )
+
+
+class PartitionStore:
+    """A table's local store, one RocksDB database per partition, addressed by partition.
+
+    Faust's table API (``table[key]``) finds the partition from the *current event*, which
+    inside ``take()`` batches is one event for the whole batch: a key of another partition
+    reads back empty and is written to the wrong one (performance-facts.md). It also reads
+    every key twice (``in``, then ``[]``). The stages know each key's partition (a bundle's
+    items all share its partition), so they say it. This uses Faust's RocksDB store internals
+    (``_db_for_partition``), pinned with faust-streaming itself.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        value: bytes | None = self.table.data._db_for_partition(partition).get(key)
+        return value
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        self.table.data._db_for_partition(partition).put(key, value)
