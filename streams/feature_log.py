@@ -1,6 +1,7 @@
 """Materializes the feature log in PostgreSQL: one row per decided payment, written in batches.
 
-Idempotent: the payment id is the key, so a redelivered entry changes nothing. After a worker
+Idempotent: the payment id is the key, so a redelivered entry changes nothing. An entry that
+is not one (``rows``) goes to the dead letters, and the batch goes on. After a worker
 crash a request may be decided twice; the table keeps the first decision's features to arrive,
 as the ledger applies the first decision to arrive (both were computed for that payment).
 """
@@ -23,23 +24,30 @@ ON CONFLICT (payment_id) DO NOTHING
 """
 
 
-def rows(values: Sequence[bytes]) -> list[tuple[Any, ...]]:
-    """Table rows from feature-log messages (the last entry for a payment in a batch is dropped
-    in favour of the first, as the table keeps the first)."""
+def rows(values: Sequence[bytes | None]) -> tuple[list[tuple[Any, ...]], dict[int, str]]:
+    """Table rows from feature-log messages, and the poison among them: index -> reason (not
+    JSON, or missing a field). Of several entries for one payment in a batch, the first is
+    kept, as the table keeps the first."""
     seen: dict[str, tuple[Any, ...]] = {}
-    for value in values:
-        entry = orjson.loads(value)
-        seen.setdefault(entry["payment_id"], (
-            entry["payment_id"], entry["merchant_id"], entry["message_id"],
-            entry["requested_at"], entry["model_version"], Jsonb(entry["features"]),
-            entry["fraud_score"], entry["outcome"], entry["degraded"],
-        ))
-    return list(seen.values())
+    poison: dict[int, str] = {}
+    for index, value in enumerate(values):
+        try:
+            entry = orjson.loads(value or b"")
+            row = (entry["payment_id"], entry["merchant_id"], entry["message_id"],
+                   entry["requested_at"], entry["model_version"], Jsonb(entry["features"]),
+                   entry["fraud_score"], entry["outcome"], entry["degraded"])
+        except (orjson.JSONDecodeError, TypeError, KeyError) as error:
+            poison[index] = f"not a feature-log entry: {type(error).__name__}: {error}"
+            continue
+        if not isinstance(row[0], str) or not isinstance(row[5].obj, dict):
+            poison[index] = "not a feature-log entry: payment_id or features of the wrong type"
+            continue
+        seen.setdefault(row[0], row)
+    return list(seen.values()), poison
 
 
 async def write(pool: AsyncConnectionPool[AsyncConnection[Any]],
-                values: Sequence[bytes]) -> None:
-    batch = rows(values)
+                batch: Sequence[tuple[Any, ...]]) -> None:
     if not batch:
         return
     async with pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:

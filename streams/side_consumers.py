@@ -115,12 +115,25 @@ async def materialize_feature_log(settings: Settings) -> None:
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         settings.database_url, min_size=1, max_size=2, open=False)
     await pool.open(wait=True)
+    dead = DEAD_LETTERS.name_for(settings.topic_prefix)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
+                                enable_idempotence=True, linger_ms=5)
+    await producer.start()
 
     async def handle(records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        await feature_log.write(pool, [r.value for r in records if r.value is not None])
+        batch, poison = feature_log.rows([record.value for record in records])
+        sends = []
+        for index, reason in poison.items():
+            record = records[index]
+            headers = [("reason", reason[:1000].encode()), ("topic", record.topic.encode())]
+            sends.append(await producer.send(dead, record.value or b"", key=record.key,
+                                             headers=headers))
+        await asyncio.gather(*sends)
+        await feature_log.write(pool, batch)
 
     try:
         await consume(settings, FEATURE_LOG.name_for(settings.topic_prefix),
                       "payflow-feature-log", handle)
     finally:
+        await producer.stop()
         await pool.close()

@@ -187,12 +187,6 @@ def test_poison_on_every_consumed_topic_is_dead_lettered_and_every_consumer_goes
     assert problems == [], "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "known bug, reported (streams/ is being restructured by its owner): the feature-log "
-    "consumer (streams/side_consumers.py materialize_feature_log -> streams/feature_log.py "
-    "rows) raises on an entry that is not JSON or lacks a field, which crashes the whole "
-    "stream worker (Faust App crashed), and the uncommitted poison crashes it again on "
-    "restart. Strict: when it is fixed this XPASS fails, to drop the marker."))
 def test_poison_on_the_feature_log_is_dead_lettered_and_the_worker_goes_on(
     poisoned: RunningStack,
 ) -> None:
