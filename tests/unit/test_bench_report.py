@@ -1,0 +1,194 @@
+"""How a benchmark run is written down: the summary table, the results.json shape, the /proc
+parsers and the load generator's HTTP parsing. Recorded figures only; nothing is timed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bench.http_load import HttpError, encode_request, parse_head
+from bench.procstat import (
+    parse_cpu_seconds,
+    parse_machine_cpu_seconds,
+    parse_peak_rss_bytes,
+)
+from bench.report import (
+    BenchResult,
+    SummaryRow,
+    Table,
+    Target,
+    format_quantity,
+    results_document,
+    shape_problems,
+    summary_markdown,
+    summary_table,
+)
+from bench.suite import BENCHMARKS, rows_endtoend, rows_streams, select
+
+CONDITIONS: dict[str, Any] = {
+    "cores": 2, "memory_bytes": 24 * 2**30, "load_average_start": (1.5, 1.2, 1.0),
+    "load_average_end": (2.5, 1.4, 1.1), "python": "3.11.7", "git_commit": "abc123",
+    "git_dirty": True, "kafka": "4.1.1", "postgresql": "15.18", "redis": "7.0.15"}
+RUN = {"mode": "quick", "command": "payflow bench --quick", "started_at": "2026-11-26T10:00:00"}
+
+
+def test_a_row_compares_with_its_reference_and_checks_its_target() -> None:
+    row = SummaryRow("streams", "decisions/s", 3600, "/s", "raw aiokafka", 18000, "/s",
+                     Target("at_least", 5000, "≥ 5,000/s"))
+    assert row.ratio == pytest.approx(0.2)
+    assert row.met is False
+    assert SummaryRow("ledger", "postings/s", 12000, "/s",
+                      target=Target("at_least", 10000, "≥ 10,000/s")).met is True
+    assert SummaryRow("e2e", "CPU", 2.5, "ms", target=Target("at_most", 2.0, "≤ 2 ms")).met \
+        is False
+    assert SummaryRow("api", "req/s", 900, "/s").met is None  # no target, no verdict
+    assert SummaryRow("x", "y", None, "/s", target=Target("at_least", 1, "≥ 1")).met is None
+
+
+def test_the_summary_table_has_every_column_and_marks_misses() -> None:
+    table = summary_table([
+        SummaryRow("streams", "decisions/s of one worker", 3612.4, "/s", "raw aiokafka",
+                   18050, "/s", Target("at_least", 5000, "≥ 5,000/s")),
+        SummaryRow("dashboard", "slowest page", 128.64, "ms", note="at 100,000 payments"),
+    ])
+    lines = table.splitlines()
+    assert lines[0] == ("| benchmark | figure | value | reference measured in the same run | "
+                        "ratio | target | met? |")
+    assert lines[2] == ("| streams | decisions/s of one worker | 3,612/s | raw aiokafka: "
+                        "18,050/s | 0.20 | ≥ 5,000/s | **no** |")
+    assert lines[3] == ("| dashboard | slowest page (at 100,000 payments) | 129 ms | — | — | — "
+                        "| — |")
+
+
+def test_quantities_read_naturally() -> None:
+    assert format_quantity(None, "/s") == "—"
+    assert format_quantity(52.66, "/s") == "52.7/s"
+    assert format_quantity(0.521, "ms") == "0.521 ms"
+    assert format_quantity(17.28, "µs") == "17.3 µs"
+    assert format_quantity(0, "") == "0"
+
+
+def _result(name: str = "streams", status: str = "ok") -> BenchResult:
+    return BenchResult(name, status, {"payments": 5000},  # type: ignore[arg-type]
+                       {"throughput": {"decisions_per_second": 3600.0}},
+                       [SummaryRow(name, "decisions/s", 3600, "/s")],
+                       [Table("Detail", ("a", "b"), (("1", "2"),))], 12.3,
+                       (1.0, 1.0, 1.0), (2.0, 1.0, 1.0))
+
+
+def test_results_json_has_the_run_conditions_and_each_benchmark() -> None:
+    failed = BenchResult("e2e", "failed", {"rates": [100]}, error="StackError: api exited")
+    document = json.loads(json.dumps(results_document(RUN, CONDITIONS, [_result(), failed])))
+    assert shape_problems(document) == []
+    assert set(document) == {"schema", "run", "conditions", "note", "benchmarks"}
+    streams = document["benchmarks"]["streams"]
+    assert streams["status"] == "ok" and streams["parameters"] == {"payments": 5000}
+    assert streams["summary"][0]["figure"] == "decisions/s"
+    assert set(streams["summary"][0]) >= {"value", "reference", "reference_value", "ratio",
+                                          "target", "met"}
+    assert document["benchmarks"]["e2e"]["error"] == "StackError: api exited"
+
+
+def test_shape_problems_name_what_is_missing() -> None:
+    document = results_document(RUN, {"cores": 2}, [_result()])
+    document["benchmarks"]["streams"]["status"] = "fine"
+    problems = shape_problems(document)
+    assert "conditions.load_average_end is missing" in problems
+    assert "benchmarks.streams.status is 'fine'" in problems
+
+
+def test_the_summary_markdown_states_conditions_load_and_what_was_not_measured() -> None:
+    text = summary_markdown(RUN, CONDITIONS, [_result(), BenchResult(
+        "e2e", "failed", {}, error="StackError: api exited")])
+    assert "`payflow bench --quick`" in text
+    assert "Load average (1 min) 1.50 at the start, 2.50 at the end" in text
+    assert "Kafka 4.1.1, PostgreSQL 15.18" in text
+    assert "- **e2e**: failed: StackError: api exited" in text
+    assert "### Detail" in text and "| 1 | 2 |" in text
+
+
+def test_proc_parsers_read_cpu_time_peak_memory_and_machine_time() -> None:
+    stat = ("4242 (python -m (x)) S 1 2 3 4 5 6 7 8 9 10 "
+            "150 50 20 30 20 0 1 0 100 200 300")
+    assert parse_cpu_seconds(stat, ticks_per_second=100) == pytest.approx(2.5)
+    assert parse_peak_rss_bytes("Name:\tpython\nVmHWM:\t  204800 kB\nVmRSS:\t 1 kB\n") \
+        == 204800 * 1024
+    assert parse_peak_rss_bytes("Name:\tzombie\n") is None
+    busy, total = parse_machine_cpu_seconds("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2\n",
+                                            ticks_per_second=100)
+    assert (busy, total) == (2.0, 10.0)
+
+
+def test_the_load_generator_speaks_plain_http_1_1() -> None:
+    request = encode_request("POST", "/v1/payments", "127.0.0.1:8000",
+                             {"Authorization": "Bearer sk"}, b'{"a":1}')
+    assert request.startswith(b"POST /v1/payments HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n")
+    assert b"Content-Length: 7\r\n" in request and request.endswith(b"\r\n\r\n{\"a\":1}")
+    assert parse_head(b"HTTP/1.1 202 Accepted\r\ncontent-length: 12\r\n\r\n") == (202, 12, True)
+    assert parse_head(b"HTTP/1.1 503 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n") \
+        == (503, 0, False)
+    with pytest.raises(HttpError):
+        parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+
+
+def test_only_selects_benchmarks_in_suite_order_and_refuses_unknown_names() -> None:
+    assert [b.name for b in select("e2e,scoring")] == ["scoring", "e2e"]
+    assert len(select("")) == len(BENCHMARKS)
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        select("api,nope")
+
+
+def test_the_quick_end_to_end_run_uses_the_rates_the_issue_asks_for() -> None:
+    e2e = next(b for b in BENCHMARKS if b.name == "e2e")
+    assert e2e.parameters(quick=True)["rates"] == [100.0, 200.0]
+    assert e2e.parameters(quick=True)["seconds"] == 20.0
+    assert e2e.parameters(quick=False)["rates"] == [200.0, 500.0, 1000.0, 2000.0]
+    assert e2e.parameters(quick=False)["seconds"] == 60.0
+
+
+def _e2e_step(rate: float, p99: float, answered: float, drained: bool) -> dict[str, Any]:
+    return {"rate_per_second": rate, "achieved_per_second": rate * answered,
+            "latency": {"p50_ms": 20.0, "p95_ms": 50.0, "p99_ms": p99, "max_ms": p99 * 2},
+            "answered_share": answered, "synchronous_share": answered, "pending_share": 0.0,
+            "shed_share": 1 - answered, "failed_share": 0.0, "drained": drained,
+            "drain_seconds": 1.0, "consumer_lag_at_end": {"payflow-streams": 10},
+            "undecided_after_drain": 0 if drained else 3, "cpu_ms_per_payment_total": 4.2,
+            "cpu_ms_per_payment": {"api": 1.0, "worker": 2.0, "ledger": 0.7, "webhooks": 0.5,
+                                   "machine": 9.0},
+            "generator_cpu_ms_per_request": 0.1, "peak_rss_mb": {"api": 200.0}}
+
+
+def test_end_to_end_rows_report_the_rates_within_each_limit_and_the_cpu_budget() -> None:
+    figures = {"rates": [100.0, 200.0], "seconds_per_rate": 20.0,
+               "steps": [_e2e_step(100, 120, 1.0, True), _e2e_step(200, 900, 1.0, False)],
+               "highest_rate_p99_under_2s": 200.0, "highest_rate_p99_under_250ms": 100.0}
+    rows, tables = rows_endtoend(figures)
+    by_figure = {row.figure: row for row in rows}
+    assert by_figure["highest rate with authorization p99 < 250 ms"].value == 100.0
+    assert by_figure["highest rate with authorization p99 < 250 ms"].met is False  # < 500/s
+    cpu = next(row for row in rows if row.figure.startswith("CPU per payment"))
+    assert cpu.figure.endswith("at 100/s")  # the highest rate that was answered and drained
+    assert cpu.met is False and cpu.reference_value == 9.0
+    lost = by_figure["accepted payments still undecided after the drain"]
+    assert lost.value == 3 and lost.met is False
+    assert [t.title.split(",")[0] for t in tables] == ["End-to-end", "End-to-end: CPU ms per "
+                                                                     "payment (schedule start to "
+                                                                     "drain end) and peak RSS MB"]
+
+
+def test_the_streams_rows_say_quix_was_not_done_rather_than_invent_a_figure() -> None:
+    figures = {"throughput": {"payments": 5000, "decisions_per_second": 3600.0,
+                              "worker_cpu_us_per_decision": 260.0},
+               "passthrough_reference": {"messages_per_second": 18000,
+                                         "cpu_us_per_message": 40.0},
+               "latency": {"rate_per_second": 200.0, "seconds": 10.0, "sent": 2000,
+                           "decided_within_15_s": 2000, "p50_ms": 40.0, "p99_ms": 90.0,
+                           "max_ms": 120.0},
+               "quix_streams": {"status": "not_done", "reason": "not done: not built"}}
+    rows, _ = rows_streams(figures)
+    quix = next(row for row in rows if "Quix" in row.figure)
+    assert quix.value is None and quix.note == "not done"
+    worker = rows[0]
+    assert worker.ratio == pytest.approx(0.2) and worker.met is False
