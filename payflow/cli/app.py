@@ -6,7 +6,18 @@ import typer
 
 from payflow.cli import bench as bench_command
 from payflow.cli import contracts as contract_commands
-from payflow.cli import db, demo, ledger, merchant, processes, services, simulate, topics, user
+from payflow.cli import (
+    db,
+    demo,
+    history,
+    ledger,
+    merchant,
+    processes,
+    services,
+    simulate,
+    topics,
+    user,
+)
 from payflow.cli import model as model_commands
 from payflow.cli import tail as tail_command
 
@@ -32,4 +43,6 @@ app.command()(demo.demo)
 app.command()(ledger.settle)
 app.command()(ledger.reconcile)
 app.command()(tail_command.tail)
+app.command("import", help=history.IMPORT_HELP)(history.import_history)
+app.command(help=history.REPLAY_HELP)(history.replay)
 app.command(help=bench_command.HELP)(bench_command.bench)
