@@ -33,3 +33,11 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+
+# Benchmarks (figures, not tests): the whole suite, or its 5-minute version (README "Benchmarks").
+.PHONY: bench bench-quick
+bench: services-up
+	.venv/bin/payflow bench
+
+bench-quick: services-up
+	.venv/bin/payflow bench --quick

@@ -67,13 +67,13 @@ def measure(clients: int = 32, seconds: float = 10.0, warm_seconds: float = 2.0
     overrides = {**BENCH_ENV, "PAYFLOW_DECISION_BUDGET_SECONDS": str(DECISION_BUDGET_SECONDS)}
     with sandbox("api", overrides) as box:
         key = prepare(box, model=False)
+        port = free_port()  # both servers start together; they are measured one at a time
+        trivial = box.start_python("trivial-api", "-m", "bench.trivial_api", str(port))
         api = start(box, ("api",))["api"]
+        wait_ready(box, f"http://127.0.0.1:{port}/healthz", 60)
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         payflow = asyncio.run(drive(box.settings.api_port, headers, clients, seconds,
                                     warm_seconds, api.process.pid))
-        port = free_port()
-        trivial = box.start_python("trivial-api", "-m", "bench.trivial_api", str(port))
-        wait_ready(box, f"http://127.0.0.1:{port}/healthz", 60)
         reference = asyncio.run(drive(port, {"Content-Type": "application/json"}, clients,
                                       seconds, warm_seconds, trivial.process.pid))
     return {"clients": clients, "seconds": seconds, "warm_seconds": warm_seconds,

@@ -58,11 +58,15 @@ def _throughput(axes: Any, steps: list[dict[str, Any]]) -> None:
     for step in steps:
         series = step["answered_per_second_series"]
         line = axes.plot(range(len(series)), series,
-                         label=f"{step['rate_per_second']:g}/s offered")[0]
+                         label=f"{step['rate_per_second']:g}/s offered: 201/202")[0]
+        refused = step.get("shed_or_failed_per_second_series") or []
+        if any(refused):
+            axes.plot(range(len(refused)), refused, color=line.get_color(), linestyle="--",
+                      linewidth=0.8, label=f"{step['rate_per_second']:g}/s: shed or failed")
         axes.axhline(step["rate_per_second"], color=line.get_color(), linestyle=":",
                      alpha=0.6)
     axes.set_xlabel("seconds from the start of the rate's schedule")
-    axes.set_ylabel("payments answered 201/202 per second")
+    axes.set_ylabel("answers per second (dotted: offered rate)")
     axes.set_title("Throughput over time")
     axes.legend(fontsize=8)
     axes.grid(True, alpha=0.3)

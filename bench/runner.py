@@ -63,6 +63,8 @@ def run(benchmarks: list[Benchmark], quick: bool, out: Path | None, command: str
         for benchmark in benchmarks:
             print(f"bench: {benchmark.name}: {benchmark.description} ...", flush=True)
             results.append(run_one(benchmark, quick, out))
+            print(f"bench: {benchmark.name} {results[-1].status} in {results[-1].seconds:.0f} s",
+                  flush=True)
             _write_json(out, info, conditions, results)
     finally:
         info["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")

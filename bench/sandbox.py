@@ -38,7 +38,7 @@ from payflow.supervisor import Child, Supervisor
 from payflow.topics import create_topics, delete_topics
 
 log = logging.getLogger("bench")
-STOP_GRACE_SECONDS = 5.0
+STOP_GRACE_SECONDS = 3.0
 """How long a benchmark's child gets to stop on SIGTERM before SIGKILL: its data is thrown away
 with the sandbox, so there is nothing to flush, and a quick run has minutes, not hours."""
 
