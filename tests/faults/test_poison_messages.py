@@ -176,29 +176,12 @@ def test_poison_on_every_consumed_topic_is_dead_lettered_and_every_consumer_goes
     its reason, source topic and (ledger, webhooks, analytics) consumer; every consumer group
     commits past the poison on every partition; then good traffic flows through all of them."""
     settings = poisoned.environment.settings
-    topics = [t for t in CATALOG if t.name in READERS and t != FEATURE_LOG]
+    topics = [t for t in CATALOG if t.name in READERS]
     sent = asyncio.run(send_poison(settings, uuid.uuid4().hex[:8], topics))
     survivor = good_traffic(poisoned)
     problems = dead_letter_problems(settings, sent)
     problems += offset_problems(settings, sent)
     problems += survivor_problems(poisoned, survivor)
-    if dead := poisoned.supervisor.dead():
-        problems.append(f"processes died: {[child.name for child in dead]}")
-    assert problems == [], "\n".join(problems)
-
-
-def test_poison_on_the_feature_log_is_dead_lettered_and_the_worker_goes_on(
-    poisoned: RunningStack,
-) -> None:
-    """Last in the module, as it may take the worker down: the feature-log consumer
-    dead-letters both poison kinds, commits past them, the worker lives and logs the next
-    payment's features."""
-    settings = poisoned.environment.settings
-    sent = asyncio.run(send_poison(settings, uuid.uuid4().hex[:8], [FEATURE_LOG]))
-    survivor = good_traffic(poisoned, settle=False)
-    problems = dead_letter_problems(settings, sent)
-    problems += offset_problems(settings, sent)
-    problems += survivor_problems(poisoned, survivor, payout=False)
     if dead := poisoned.supervisor.dead():
         problems.append(f"processes died: {[child.name for child in dead]}")
     assert problems == [], "\n".join(problems)
@@ -213,7 +196,7 @@ class Survivor:
     payment_id: str
 
 
-def good_traffic(stack: RunningStack, settle: bool = True) -> Survivor:
+def good_traffic(stack: RunningStack) -> Survivor:
     """A payment through every stage (card, origin, customer, merchant), captured, disputed
     and paid out, for a merchant whose endpoint takes every event."""
     created = stack.environment.create_merchant("Poison Survivor")
@@ -230,24 +213,22 @@ def good_traffic(stack: RunningStack, settle: bool = True) -> Survivor:
     for action, body in (("capture", {}), ("dispute", {"reason": "fraudulent"})):
         answer = client.post(f"/v1/payments/{payment['id']}/{action}", json=body)
         assert answer.status_code == 200, f"{action} behind the poison: {answer.text}"
-    if settle:  # a payout, for the payouts topic (the disputed payment leaves nothing to pay)
-        kept = client.post("/v1/payments", json={"amount": 7_000, "currency": "usd",
-                                                 "payment_method": CARD})
-        assert kept.status_code == 201, kept.text
-        day = datetime.now(UTC).date() + timedelta(days=stack.environment.settings
-                                                   .settlement_delay_days)
-        settled = asyncio.run(settle_day(stack.environment.settings.database_url, day))
-        assert [r.payout_id is not None for r in settled
-                if r.plan.merchant_id == created.merchant_id] == [True], settled
+    # A payout, for the payouts topic (the disputed payment leaves nothing to pay out).
+    kept = client.post("/v1/payments", json={"amount": 7_000, "currency": "usd",
+                                             "payment_method": CARD})
+    assert kept.status_code == 201, kept.text
+    day = datetime.now(UTC).date() + timedelta(days=stack.environment.settings
+                                               .settlement_delay_days)
+    settled = asyncio.run(settle_day(stack.environment.settings.database_url, day))
+    assert [r.payout_id is not None for r in settled
+            if r.plan.merchant_id == created.merchant_id] == [True], settled
     return Survivor(created.merchant_id, client, payment["id"])
 
 
-def survivor_problems(stack: RunningStack, survivor: Survivor,
-                      payout: bool = True) -> list[str]:
+def survivor_problems(stack: RunningStack, survivor: Survivor) -> list[str]:
     """What the webhook sender, analytics, labels and feature log did not do for the good
     traffic within ``WAIT_SECONDS`` (the worker and the ledger answered the API above)."""
-    wanted = {"payment.authorized", "payment.captured", "dispute.created"}
-    wanted |= {"payout.paid"} if payout else set()
+    wanted = {"payment.authorized", "payment.captured", "dispute.created", "payout.paid"}
     url = stack.environment.settings.database_url
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
