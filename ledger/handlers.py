@@ -76,6 +76,12 @@ class Handlers:
         now = datetime.now(UTC)
         for _, message in messages:
             payment = loaded.get(message.subject)
+            if payment is not None and payment.payment.merchant_id != message.merchant_id:
+                # Another merchant's payment is as unknown here as in the API (defence in
+                # depth: the API checks first, and a 404 there never reaches Kafka).
+                log.error("%s %s from merchant %s names payment %s of another merchant",
+                          message.type, message.id, message.merchant_id, message.subject)
+                payment = None
             if payment is None:
                 log.error("%s %s for unknown payment %s", message.type, message.id,
                           message.subject)
