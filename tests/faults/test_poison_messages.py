@@ -172,7 +172,7 @@ def poisoned(environment: IsolatedEnvironment) -> Iterator[RunningStack]:
 def test_poison_on_every_consumed_topic_is_dead_lettered_and_every_consumer_goes_on(
     poisoned: RunningStack,
 ) -> None:
-    """Each poison message reaches the dead letters once per consumer that decodes it, with
+    """Each poison message reaches the dead letters from every consumer that decodes it, with
     its reason, source topic and (ledger, webhooks, analytics) consumer; every consumer group
     commits past the poison on every partition; then good traffic flows through all of them."""
     settings = poisoned.environment.settings
