@@ -56,22 +56,29 @@ class ReplayFailed(RuntimeError):
 def accesses(item: ReplayItem) -> list[Access]:
     """The feature entities an item reads or changes, as ``models.features`` keys them.
 
-    Card, origin and customer features depend on every earlier payment of the entity, so
-    their access is exclusive. A merchant's features count only its payments and labels at
-    least ``LABEL_DELAY_DAYS`` old, by UTC day: its payments of one day commute (any order
-    gives the same features), so they share a segment per day; a label is exclusive.
+    Card, origin and customer features depend on every earlier payment of the entity: their
+    access is exclusive. A merchant's features count only its payments of 7 to 35 days before
+    (``LABEL_DELAY_DAYS``, by UTC day) and the labels of those payments: its payments of one day
+    commute (any order gives the same features), so they share that day's segment; so does a
+    label of a payment less than ``LABEL_DELAY_DAYS`` days older than the label, which no
+    payment of that day counts. Other labels are exclusive. (The unit tests play every order
+    this allows through the feature code.)
     """
-    assert LABEL_DELAY_DAYS >= 1, "same-day payments of a merchant no longer commute"
+    assert LABEL_DELAY_DAYS >= 1, "a merchant's same-day payments no longer commute"
     message = item.message
     if isinstance(message, DisputeEvent):
-        return [(f"merchant:{label_facts(message).merchant_id}", None)]
+        label = label_facts(message)
+        day = int(label.time_seconds // DAY)
+        recent = int(label.payment_time_seconds // DAY) >= day - LABEL_DELAY_DAYS
+        return [(f"merchant:{label.merchant_id}", f"day:{day}" if recent else None)]
     facts = payment_facts(message)
-    day = f"day:{int(facts.time_seconds // DAY)}"
-    found: list[Access] = [(f"card:{facts.card}", None), (f"merchant:{facts.merchant_id}", day)]
+    day_group = f"day:{int(facts.time_seconds // DAY)}"
+    found: list[Access] = [(f"card:{facts.card}", None),
+                           (f"merchant:{facts.merchant_id}", day_group)]
     if facts.origin is not None:
         found.append((f"origin:{facts.origin}", None))
-    if facts.customer_id is not None:
-        found.append((f"customer:{facts.customer_id}", None))
+    if facts.customer is not None:
+        found.append((f"customer:{facts.customer}", None))
     return found
 
 

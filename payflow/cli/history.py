@@ -9,6 +9,7 @@ Both are thin: parsing and checking rows is ``ingest.history``, the file readers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -18,6 +19,7 @@ from typing import Annotated, Any, NoReturn
 
 import psycopg
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingest import history_files
@@ -145,8 +147,14 @@ def _counted(parsed: Iterator[HistoricalPayment | list[RowProblem]], tally: _Tal
 
 
 def _bar() -> Progress:
-    return Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                    TimeElapsedColumn(), transient=True)
+    return _progress(TextColumn("importing"), BarColumn(),
+                     TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
+
+
+def _progress(*columns: Any) -> Progress:
+    """A progress bar on the terminal's stderr; none when stderr is not a terminal."""
+    console = Console(stderr=True)
+    return Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
 
 
 def _report(tally: _Tally, opened: history_files.HistoryFile) -> None:
@@ -191,18 +199,18 @@ def replay(
         _fail(MIGRATE_HINT)
     if payments == 0:
         _fail("nothing imported yet: load a file with `payflow import FILE` first")
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # new topics: leader retries
     typer.echo(f"replaying {payments} payments and {labels} fraud labels"
                + (f" at {speed:g}x" if speed else " as fast as the worker decides"))
-    deployment = ReplayDeployment.start(settings, dict(os.environ), workers)
-    try:
-        stats = _replay(settings, deployment, payments + labels, speed or None, window,
-                        stall_seconds)
-        logged = _feature_log(settings, deployment, payments, feature_log_seconds)
-    except ReplayFailed as error:
-        _fail(f"replay failed: {error}")
-    finally:
-        deployment.remove()
+    with _quiet_kafka_client():
+        deployment = ReplayDeployment.start(settings, dict(os.environ), workers)
+        try:
+            stats = _replay(settings, deployment, payments + labels, speed or None, window,
+                            stall_seconds)
+            logged = _feature_log(settings, deployment, payments, feature_log_seconds)
+        except ReplayFailed as error:
+            _fail(f"replay failed: {error}")
+        finally:
+            deployment.remove()
     startup = stats.first_decision_seconds or 0.0
     typer.echo(f"replayed {stats.payments} payments and {stats.labels} labels in "
                f"{stats.seconds:.1f} s ({startup:.1f} s worker start-up, then "
@@ -211,11 +219,24 @@ def replay(
                f"{logged} in the feature log")
 
 
+@contextlib.contextmanager
+def _quiet_kafka_client() -> Iterator[None]:
+    """The deployment's topics are new: until their partitions have leaders, aiokafka logs its
+    retries as errors. A real failure shows as a stall or a dead worker, which is reported."""
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _replay(settings: Settings, deployment: ReplayDeployment, total: int, speed: float | None,
             window: int, stall_seconds: float) -> ReplayStats:
-    with psycopg.connect(settings.database_url) as conn, Progress(
+    with psycopg.connect(settings.database_url) as conn, _progress(
             TextColumn("replaying"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(), transient=True) as bar:
+            TimeElapsedColumn()) as bar:
         task = bar.add_task("replay", total=total)
         items = replay_items(history_store.payments_in_time_order(conn),
                              history_store.labels_in_time_order(conn))

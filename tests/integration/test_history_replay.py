@@ -85,33 +85,41 @@ def history_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def imported(deployment: Deployment, history_file: Path) -> str:
+    """`payflow import` of the history file; its output."""
+    result = deployment.payflow("import", str(history_file))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 def test_a_file_with_bad_rows_imports_nothing_and_says_where(deployment: Deployment,
                                                              tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,merchant,card,customer,amount,currency\n"
-                   "2026-01-02T10:00:00Z,m_1,card_1,cus_1,1250,USD\n"
-                   "2026-01-02T10:05:00Z,m_1,card_1,cus_1,12.50,USD\n"
-                   "2026-01-02T10:06:00,m_1,card_1,cus_1,100,EURO\n")
+                   "2026-01-02T10:00:00Z,m_bad,card_1,cus_1,1250,USD\n"
+                   "2026-01-02T10:05:00Z,m_bad,card_1,cus_1,12.50,USD\n"
+                   "2026-01-02T10:06:00,m_bad,card_1,cus_1,100,EURO\n")
     result = deployment.payflow("import", str(bad))
     assert result.exit_code == 1, result.output
     assert "line 3, column amount_minor: '12.50' is not a whole number" in result.output
     assert "line 4, column timestamp: '2026-01-02T10:06:00' has no UTC offset" in result.output
     assert "line 4, column currency: 'EURO' is not a supported ISO 4217" in result.output
     assert "nothing imported" in result.output
-    assert _count(deployment, "SELECT count(*) FROM history_payments") == 0
+    count = "SELECT count(*) FROM history_payments WHERE merchant_id = 'm_bad'"
+    assert _count(deployment, count) == 0
     skipped = deployment.payflow("import", "--skip-invalid", str(bad))
     assert skipped.exit_code == 0, skipped.output
     assert "1 new, 0 updated, 0 unchanged, 2 rejected" in skipped.output
+    assert _count(deployment, count) == 1
     with psycopg.connect(deployment.settings.database_url) as conn:
-        conn.execute("DELETE FROM history_payments")
+        conn.execute("DELETE FROM history_payments WHERE merchant_id = 'm_bad'")
 
 
-def test_a_reimport_of_the_same_file_adds_nothing(deployment: Deployment,
-                                                  history_file: Path) -> None:
+def test_a_reimport_of_the_same_file_adds_nothing(deployment: Deployment, history_file: Path,
+                                                  imported: str) -> None:
     payments = len(simulate(HISTORY))
-    first = deployment.payflow("import", str(history_file))
-    assert first.exit_code == 0, first.output
-    assert f"{payments} new, 0 updated, 0 unchanged, 0 rejected" in first.output
+    assert f"{payments} new, 0 updated, 0 unchanged, 0 rejected" in imported
     again = deployment.payflow("import", str(history_file))
     assert again.exit_code == 0, again.output
     assert f"0 new, 0 updated, {payments} unchanged" in again.output
@@ -119,11 +127,11 @@ def test_a_reimport_of_the_same_file_adds_nothing(deployment: Deployment,
 
 
 def test_replay_then_training_reproduces_the_offline_features_and_model(
-    deployment: Deployment, history_file: Path,
+    deployment: Deployment, history_file: Path, imported: str,
 ) -> None:
-    assert _count(deployment, "SELECT count(*) FROM history_payments") > 0, "imported above"
     replayed = deployment.payflow("replay")
     assert replayed.exit_code == 0, replayed.output
+    print(replayed.output)  # the replay's figures (pytest -s shows them)
     with psycopg.connect(deployment.settings.database_url) as conn:
         online = read_feature_log(conn)
     offline = from_simulation(read_csv(history_file))

@@ -5,6 +5,7 @@ offline replay's."""
 
 from __future__ import annotations
 
+import functools
 import random
 from datetime import UTC, datetime
 
@@ -20,8 +21,9 @@ from models.history import FeatureStore, replay
 from payflow.replay import accesses, labels_in
 from streams.cases import encode_label
 
-HISTORY = SimulationConfig(days=12, customers=60, merchants=6, seed=21,
-                           label_delay_days=(0.2, 3.0), compromised_terminals_per_day=0.3)
+HISTORY = SimulationConfig(days=16, customers=50, merchants=5, seed=21,
+                           label_delay_days=(0.2, 10.0), compromised_terminals_per_day=0.3)
+"""Labels from hours to ten days late: some count for payments of the day they arrive."""
 T0 = datetime(2026, 1, 5, 12, tzinfo=UTC).timestamp()
 
 
@@ -100,12 +102,13 @@ def test_a_label_goes_before_a_payment_of_the_same_instant() -> None:
     assert ids(list(replay_items([paid], [paid]))) == [LABEL + "p1", "p1"]
 
 
-def imported() -> list[HistoricalPayment]:
+@functools.cache
+def imported() -> tuple[HistoricalPayment, ...]:
     """The simulated history as `payflow import` reads its file."""
     rows = [to_row(p) for p in simulate(HISTORY)]
     parsed = list(parse_rows(enumerate(rows, start=2), resolve_columns(rows[0]), str))
     assert all(isinstance(p, HistoricalPayment) for p in parsed)
-    return [p for p in parsed if isinstance(p, HistoricalPayment)]
+    return tuple(p for p in parsed if isinstance(p, HistoricalPayment))
 
 
 def pipeline(rule: Accesses, seed: int, window: int = 400) -> dict[str, list[float]]:
@@ -131,6 +134,7 @@ def pipeline(rule: Accesses, seed: int, window: int = 400) -> dict[str, list[flo
     return features
 
 
+@functools.cache
 def offline() -> dict[str, list[float]]:
     return {p.payment_id: vector(f) for p, f in replay(facts(simulate(HISTORY)))}
 
@@ -147,6 +151,16 @@ def test_without_cards_and_customers_in_the_schedule_features_would_differ() -> 
         return [a for a in accesses(item) if a[0].startswith("merchant:")]
 
     assert pipeline(merchants_only, seed=0) != offline(), "the check above catches reordering"
+
+
+def test_if_every_label_joined_its_day_features_would_differ() -> None:
+    def labels_shared(item: ReplayItem) -> list[Access]:
+        if isinstance(item.message, DisputeEvent):
+            day = int(item.time_seconds // 86_400)
+            return [(f"merchant:{item.message.merchant_id}", f"day:{day}")]
+        return accesses(item)
+
+    assert pipeline(labels_shared, seed=0) != offline()
 
 
 def test_without_merchant_days_features_would_differ() -> None:
