@@ -139,7 +139,7 @@ def format_quantity(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
     if unit.endswith("/s"):
-        text = f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+        text = f"{value:,.0f}" if value >= 100 or value == int(value) else f"{value:,.1f}"
         return f"{text}{unit}"
     if abs(value) >= 100:
         text = f"{value:,.0f}"

@@ -5,8 +5,8 @@ Writes into the run's directory (default ``PAYFLOW_HOME/bench/<UTC timestamp>/``
 table and the detail tables) and ``bench.png`` (latency per rate, throughput over time).
 ``results.json`` is rewritten after each benchmark, so an interrupted run keeps what it
 measured. A benchmark that fails is recorded with its error (traceback in
-``<name>.error.txt``) and the run goes on; Ctrl-C stops the run after the current benchmark's
-clean-up, writes the files and re-raises.
+``<name>.error.txt``) and the run goes on; Ctrl-C (or SIGTERM) stops the run after the current
+benchmark's clean-up, records it as interrupted, writes the files and raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ def run(benchmarks: list[Benchmark], quick: bool, out: Path | None, command: str
             print(f"bench: {benchmark.name} {results[-1].status} in {results[-1].seconds:.0f} s",
                   flush=True)
             _write_json(out, info, conditions, results)
+            if results[-1].status == "interrupted":
+                raise KeyboardInterrupt
     finally:
         info["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         conditions["load_average_end"] = load_average()
@@ -74,7 +76,7 @@ def run(benchmarks: list[Benchmark], quick: bool, out: Path | None, command: str
 
 
 def run_one(benchmark: Benchmark, quick: bool, out: Path) -> BenchResult:
-    """One benchmark's result; a failure is recorded, Ctrl-C is recorded and re-raised."""
+    """One benchmark's result: a failure or a Ctrl-C (status ``interrupted``) is recorded."""
     parameters = benchmark.parameters(quick)
     result = BenchResult(benchmark.name, "ok", parameters, load_average_start=load_average())
     started = time.monotonic()
@@ -83,7 +85,6 @@ def run_one(benchmark: Benchmark, quick: bool, out: Path) -> BenchResult:
         result.rows, result.tables = benchmark.rows(result.figures)
     except KeyboardInterrupt:
         result.status, result.error = "interrupted", "interrupted (Ctrl-C or SIGTERM)"
-        raise
     except Exception as error:
         result.status, result.error = "failed", f"{type(error).__name__}: {error}"[:2000]
         (out / f"{benchmark.name}.error.txt").write_text(traceback.format_exc())

@@ -6,7 +6,7 @@ worker, a worker name of its own, WARNING-level logs, and a ``Supervisor`` for c
 On the way out (normal end, an exception, Ctrl-C or SIGTERM) it stops the children, deletes
 the prefix's topics and consumer groups, drops the database, removes the worker's local table
 state and the prefix's Redis keys; Ctrl-C is ignored while it cleans up so a second one cannot
-leave half of it behind. Everything is on 127.0.0.1 (the configured services).
+leave half of it behind (SIGTERM likewise). Everything is on 127.0.0.1 (the configured services).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from payflow.supervisor import Child, Supervisor
 from payflow.topics import create_topics, delete_topics
 
 log = logging.getLogger("bench")
-STOP_GRACE_SECONDS = 3.0
+STOP_GRACE_SECONDS = 5.0
 """How long a benchmark's child gets to stop on SIGTERM before SIGKILL: its data is thrown away
 with the sandbox, so there is nothing to flush, and a quick run has minutes, not hours."""
 
@@ -113,21 +114,21 @@ def sandbox(label: str, overrides: dict[str, str] | None = None) -> Iterator[San
     supervisor = Supervisor(base.home / "logs" / f"bench-{label}-{run_id}",
                             env={**os.environ, **variables})
     box = Sandbox(run_id, settings, supervisor.env, base.database_url, supervisor)
-    cleanups: list[tuple[str, Callable[[], object]]] = []
+    # In this order; each step is also safe when there is nothing to remove yet.
+    cleanups: list[tuple[str, Callable[[], object]]] = [
+        ("stop child processes", lambda: supervisor.stop_all(grace_seconds=STOP_GRACE_SECONDS)),
+        ("delete topics and groups", lambda: asyncio.run(_delete_kafka(settings))),
+        ("delete Redis keys", lambda: _delete_redis_keys(settings)),
+        ("remove local table state", lambda: _remove_table_state(settings)),
+        ("drop the database", lambda: _drop_database(base.database_url, database)),
+    ]
     try:
         _create_database(base.database_url, database)
-        cleanups.append(("drop the database", lambda: _drop_database(base.database_url,
-                                                                      database)))
-        cleanups.append(("remove local table state", lambda: _remove_table_state(settings)))
-        cleanups.append(("delete Redis keys", lambda: _delete_redis_keys(settings)))
-        cleanups.append(("delete topics and groups", lambda: asyncio.run(_delete_kafka(settings))))
-        cleanups.append(("stop child processes",
-                         lambda: supervisor.stop_all(grace_seconds=STOP_GRACE_SECONDS)))
         migrate(settings.database_url)
         asyncio.run(create_topics(settings))
         yield box
     finally:
-        _clean_up(reversed(cleanups))
+        _clean_up(cleanups)
 
 
 def _fields(variables: dict[str, str]) -> dict[str, Any]:
@@ -151,8 +152,10 @@ def stop_on_terminate() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def _clean_up(steps: Iterator[tuple[str, Callable[[], object]]]) -> None:
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _clean_up(steps: list[tuple[str, Callable[[], object]]]) -> None:
+    """Every step, even when one fails; Ctrl-C and SIGTERM wait until they are done."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT,
+                                                                    signal.SIGTERM)}
     try:
         for what, step in steps:
             try:
@@ -160,7 +163,8 @@ def _clean_up(steps: Iterator[tuple[str, Callable[[], object]]]) -> None:
             except Exception as error:  # one failed step must not skip the others
                 log.warning("bench clean-up: could not %s: %s", what, error)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _create_database(admin_url: str, database: str) -> None:
@@ -181,13 +185,34 @@ async def _delete_kafka(settings: Settings) -> None:
     try:
         groups = [str(group) for group, *_ in await admin.list_consumer_groups()
                   if str(group).startswith(settings.topic_prefix)]
-        # aiokafka 0.14 has no delete_consumer_groups; the protocol request is there. The
-        # groups are empty by now (their consumers stopped), which DeleteGroups requires.
-        for group in groups:
-            node = await admin.find_coordinator(group)
-            await admin._send_request_to_node(node, DeleteGroupsRequest([group]))
+        await delete_groups(admin, groups, GROUP_DELETE_SECONDS)
     finally:
         await admin.close()
+
+
+GROUP_DELETE_SECONDS = 20.0
+"""A member killed before it left its group keeps the group non-empty until the broker's session
+timeout (10 s for payflow's consumers) expires it; deletion is retried that long."""
+NON_EMPTY_GROUP = 68
+
+
+async def delete_groups(admin: AIOKafkaAdminClient, groups: list[str],
+                        timeout_seconds: float) -> list[str]:
+    """Delete consumer groups, retrying those that still have members; the ones left.
+
+    aiokafka 0.14 has no ``delete_consumer_groups``; the protocol request is there."""
+    deadline = time.monotonic() + timeout_seconds
+    while groups:
+        remaining = []
+        for group in groups:
+            node = await admin.find_coordinator(group)
+            response = await admin._send_request_to_node(node, DeleteGroupsRequest([group]))
+            remaining += [name for name, error in response.results if error == NON_EMPTY_GROUP]
+        groups = remaining
+        if not groups or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(1.0)
+    return groups
 
 
 def _remove_table_state(settings: Settings) -> None:
