@@ -99,7 +99,7 @@ RISK_ORIGINS = Topic(
 )
 RISK_CUSTOMERS = Topic(
     name="risk.customers",
-    key="customer id",
+    key="merchant id/customer id (customer ids are per merchant)",
     description="Payments being scored, keyed by customer: the customer-features stage.",
     retention_ms=1 * DAY_MS,
 )

@@ -32,6 +32,14 @@ class PaymentFacts:
     """Where the payment came from (ISO 3166 alpha-2 of the IP address), when known."""
 
     @property
+    def customer(self) -> str | None:
+        """The customer velocity is counted on. Customer ids are the merchant's own (two
+        merchants may both have a ``cus_1``), so the key is the merchant's customer."""
+        if self.customer_id is None:
+            return None
+        return f"{self.merchant_id}/{self.customer_id}"
+
+    @property
     def origin(self) -> str | None:
         """The network origin velocity is counted on: the IP address, else the device id."""
         if self.ip_address:

@@ -47,7 +47,7 @@ class FeatureStore:
         else:
             found, self.origins[origin] = origin_features(self.origins.get(origin), payment)
             features.update(found)
-        customer = payment.customer_id
+        customer = payment.customer
         if customer is None:
             features.update(ABSENT_CUSTOMER)
         else:

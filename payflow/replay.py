@@ -77,8 +77,8 @@ def accesses(item: ReplayItem) -> list[Access]:
                            (f"merchant:{facts.merchant_id}", day_group)]
     if facts.origin is not None:
         found.append((f"origin:{facts.origin}", None))
-    if facts.customer_id is not None:
-        found.append((f"customer:{facts.customer_id}", None))
+    if facts.customer is not None:
+        found.append((f"customer:{facts.customer}", None))
     return found
 
 

@@ -105,7 +105,7 @@ def register_agents(app: faust.App, settings: Settings) -> None:
     entity(wiring, RISK_CARDS, wiring.tables.cards, card_features, lambda f: f.card)
     entity(wiring, RISK_ORIGINS, wiring.tables.origins, origin_features, lambda f: f.origin)
     entity(wiring, RISK_CUSTOMERS, wiring.tables.customers, customer_features,
-           lambda f: f.customer_id)
+           lambda f: f.customer)
     decide(wiring)
     side_consumers(wiring)
     follow_registry(wiring)

@@ -174,8 +174,9 @@ def forward(case: RiskCase, after: str, topics: StageTopics) -> tuple[Stage, byt
         return topics.origins, origin.encode()
     if after == "cards":
         case.features.update(ABSENT_ORIGIN)
-    if after in ("cards", "origins") and facts.customer_id is not None:
-        return topics.customers, facts.customer_id.encode()
+    customer = facts.customer
+    if after in ("cards", "origins") and customer is not None:
+        return topics.customers, customer.encode()
     if after in ("cards", "origins"):
         case.features.update(ABSENT_CUSTOMER)
     return topics.merchants, facts.merchant_id.encode()

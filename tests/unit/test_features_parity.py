@@ -56,7 +56,7 @@ def online(history: list[PaymentFacts | LabelFacts]) -> list[list[float]]:
         origin = event.origin
         features.update(step("origin", origin, origin_features, event) if origin
                         else ABSENT_ORIGIN)
-        customer = event.customer_id
+        customer = event.customer
         features.update(step("customer", customer, customer_features, event) if customer
                         else ABSENT_CUSTOMER)
         features.update(step("merchant", event.merchant_id, merchant_features, event))
@@ -148,3 +148,12 @@ def test_a_redelivered_payment_gets_the_same_features_and_counts_once(
     once = [vector(f) for _, f in replay(ordered)]
     twice = {p.payment_id: vector(f) for p, f in replay(redelivered)}
     assert [twice[p.payment_id] for p in ordered] == once
+
+
+def test_two_merchants_customers_with_the_same_id_are_counted_apart() -> None:
+    """Customer ids are each merchant's own: ``cus_1`` of one merchant is not another's."""
+    history = [payment(0, T0, card="card_a", merchant="m_1"),
+               payment(1, T0 + 60, card="card_b", merchant="m_1"),
+               payment(2, T0 + 120, card="card_c", merchant="m_2")]
+    counts = [features["customer_count_1d"] for _, features in replay(history)]
+    assert counts == [1.0, 2.0, 1.0]
