@@ -5,20 +5,21 @@
 The stack is payflow's own deployables as processes (``payflow api``, ``worker``, ``ledger``,
 ``webhooks``; the analytics consumer is left out: it is not on the authorization path) on a
 database and topic prefix of the benchmark's own, with a bootstrapped fraud model, one merchant
-and its rate limit lifted. Payments come from the traffic simulator (``ingest.traffic``,
-``api_body``: a Luhn-valid card per simulated card, customer IP and device), pre-encoded.
+and its rate limit lifted. The merchant has no webhook endpoint, so the sender reads every event
+and delivers none: its figures are the cost of consuming, not of sending. Payments come from
+the traffic simulator (``ingest.traffic``, ``api_body``: a Luhn-valid card per simulated card,
+customer IP and device), pre-encoded.
 
 For each rate the generator sends request ``i`` at ``i / rate`` seconds, whatever earlier
 requests are doing (open loop; at most ``MAX_OUTSTANDING`` in the air), and measures each
 request's authorization latency from its scheduled time to its answer. After the schedule it
-waits for the pipeline to drain (every accepted payment decided and every consumer group caught
-up, bounded by ``--drain-seconds``). Per rate: achieved throughput, latency p50/p95/p99/max,
-the share answered 201 (decided in the budget), 202 (``pending``), shed (429/503) or failed,
+waits for the pipeline to drain (every payment decided and every consumer group caught up,
+bounded by ``--drain-seconds``). Per rate: achieved throughput, latency p50/p95/p99/max, the
+share answered 201 (decided in the budget), 202 (``pending``), shed (429/503) or failed,
 consumer lag at the end of the schedule, payments still undecided after the drain, CPU seconds
 per payment of each process (from /proc, schedule start to drain end, per payment the API
-created, answered in time or not) and their total, the
-machine's CPU per payment (everything, other users included) and how busy its cores were, and
-each process's peak RSS.
+created, whether or not its answer came in time) and their total, the machine's CPU per payment
+(everything, other users included) and how busy its cores were, and each process's peak RSS.
 """
 
 from __future__ import annotations

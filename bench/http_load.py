@@ -84,7 +84,10 @@ keep-alive connections after 5 s, and a request sent on one it just closed would
 
 @dataclass
 class Client:
-    """A pool of up to ``max_connections`` keep-alive connections to one host:port."""
+    """A pool of up to ``max_connections`` keep-alive connections to one host:port.
+
+    ``timeout_seconds`` bounds one exchange on a connection, not the wait for a free one: in
+    the open loop that wait is part of a request's latency, as it would be for a real client."""
 
     host: str
     port: int

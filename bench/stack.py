@@ -18,7 +18,6 @@ import orjson
 
 from bench.http_load import Client, HttpError
 from bench.sandbox import Sandbox
-from payflow.cli.model import bootstrap_model
 from payflow.merchants import create_or_add_key
 from payflow.settings import Settings
 from payflow.supervisor import Child
@@ -37,6 +36,8 @@ class StackError(RuntimeError):
 def prepare(box: Sandbox, model: bool = True) -> str:
     """A bootstrapped fraud model (optional) and a merchant; returns its API key."""
     if model:
+        from payflow.cli.model import bootstrap_model  # scikit-learn: only when it is needed
+
         bootstrap_model(box.settings)
     merchant = asyncio.run(create_or_add_key(box.settings.database_url, "Bench Merchant",
                                              "bench@payflow.test"))

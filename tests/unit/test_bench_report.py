@@ -192,3 +192,24 @@ def test_the_streams_rows_say_quix_was_not_done_rather_than_invent_a_figure() ->
     assert quix.value is None and quix.note == "not done"
     worker = rows[0]
     assert worker.ratio == pytest.approx(0.2) and worker.met is False
+
+
+def test_an_open_loop_step_counts_every_scheduled_request_once() -> None:
+    from bench.endtoend import step_figures
+    from bench.http_load import Outcome
+
+    outcomes = ([Outcome(201, i * 0.01, i * 0.01 + 0.05) for i in range(90)]
+                + [Outcome(202, 0.9, 2.4), Outcome(503, 0.91, 0.92), Outcome(429, 0.92, 0.93),
+                   Outcome(0, 0.93, 10.93), Outcome(-1, 0.94, 0.94)]
+                + [Outcome(201, 0.95 + i * 0.01, 1.0 + i * 0.01) for i in range(5)])
+    figures = step_figures(100.0, 1.0, outcomes)
+    assert figures["scheduled"] == 100
+    assert figures["statuses"] == {"-1": 1, "0": 1, "201": 95, "202": 1, "429": 1, "503": 1}
+    assert (figures["synchronous_share"], figures["pending_share"], figures["shed_share"],
+            figures["failed_share"], figures["not_sent_share"]) == (0.95, 0.01, 0.02, 0.01, 0.01)
+    assert figures["answered_share"] == 0.96
+    assert figures["latency"]["count"] == 96 and figures["latency"]["max_ms"] == 1500.0
+    assert figures["achieved_per_second"] == 40.0  # 96 answers, the last 2.4 s after the start
+    assert sum(figures["answered_per_second_series"]) == 96
+    assert sum(figures["shed_or_failed_per_second_series"]) == 2  # the timeout ends past 3 s
+    json.dumps(figures)
