@@ -230,6 +230,7 @@ def _steps_table(f: dict[str, Any]) -> Table:
     def row(s: dict[str, Any]) -> tuple[str, ...]:
         latency = s["latency"]
         return (f"{s['rate_per_second']:g}", f"{s['achieved_per_second']:,}",
+                f"{s.get('payments_created', 0):,}",
                 *(_ms(latency[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
                 *(f"{s[k]:.1%}" for k in ("synchronous_share", "pending_share", "shed_share",
                                            "failed_share")),
@@ -237,7 +238,8 @@ def _steps_table(f: dict[str, Any]) -> Table:
                 f"{s['drain_seconds']:g} s" + ("" if s["drained"] else " (not drained)"))
 
     return Table(f"End-to-end, open loop, {f['seconds_per_rate']:g} s per rate", (
-        "rate/s", "answered/s", "p50", "p95", "p99", "max", "201 in budget", "202 pending",
+        "rate/s", "answered/s", "payments created", "p50", "p95", "p99", "max", "201 in budget",
+        "202 pending",
         "shed 429/503", "failed", "lag at end", "drain"), tuple(row(s) for s in f["steps"]))
 
 
