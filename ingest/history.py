@@ -62,7 +62,8 @@ class HistoricalPayment:
 
     payment_id: str
     line: int
-    """Where the row is in its file (1 is the header): orders payments of the same instant."""
+    """Where the row is in its file (the CSV line, the header being 1; the Parquet row): orders
+    payments of the same instant."""
     occurred_at: datetime
     merchant_id: str
     card: str
