@@ -2,8 +2,9 @@
 through a stream worker of their own so the feature log holds the features they would have had.
 
 Both are thin: parsing and checking rows is ``ingest.history``, the file readers
-``ingest.history_files``, the database ``payflow.history_store``, the replay's schedule
-``ingest.replay`` and its deployment and Kafka I/O ``payflow.replay``.
+``ingest.history_files``, the database ``payflow.history_store``, the replay's messages and
+schedule ``ingest.replay`` and ``ingest.replay_schedule``, its deployment and Kafka I/O
+``payflow.replay``.
 """
 
 from __future__ import annotations
@@ -61,8 +62,9 @@ REPLAY_HELP = (
     "The replay runs in a deployment of its own: a fresh topic prefix and its own worker(s), "
     "deleted at the end. No replayed payment reaches a ledger balance, a webhook, the "
     "dashboard's rollups or the live worker's velocity tables. A payment is sent once every "
-    "earlier payment or label sharing its card, origin, customer or merchant is decided, so "
-    "features come out exactly as the offline replay computes them."
+    "earlier payment or label sharing its card, IP address or device, or customer (for its "
+    "merchant: of an earlier day) is decided, so features come out exactly as the offline "
+    "replay computes them."
 )
 
 
@@ -84,7 +86,7 @@ def import_history(
     if columns.ignored:
         typer.echo(f"ignoring columns: {', '.join(columns.ignored)}")
     key = settings.card_fingerprint_key.get_secret_value().encode()
-    fingerprint = functools.partial(_fingerprint, key=key)
+    fingerprint = functools.partial(card_fingerprint, key=key)
     tally = _Tally(show_errors)
     try:
         with psycopg.connect(settings.database_url) as conn, _bar() as bar:
@@ -111,10 +113,6 @@ def import_history(
     typer.echo(f"imported {file} (import {result.import_id}): {tally.read} rows read, "
                f"{result.inserted} new, {result.updated} updated, {result.unchanged} unchanged, "
                f"{tally.rejected} rejected; {staged - repeated} payments in the file")
-
-
-def _fingerprint(number: str, key: bytes) -> str:
-    return card_fingerprint(number, key)
 
 
 class _Tally:
