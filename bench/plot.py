@@ -37,6 +37,8 @@ def plot(endtoend: dict[str, Any] | None, path: Path, title: str) -> None:
 
 
 def _latency(axes: Any, steps: list[dict[str, Any]]) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     rates = [step["rate_per_second"] for step in steps]
     for key, label in PERCENTILES:
         values = [step["latency"].get(key) for step in steps]
@@ -46,6 +48,9 @@ def _latency(axes: Any, steps: list[dict[str, Any]]) -> None:
     axes.axhline(250, color="green", linestyle=":", label="250 ms target")
     axes.axhline(2000, color="red", linestyle=":", label="2 s target")
     axes.set_yscale("log")
+    axes.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:,.0f}"))
+    axes.yaxis.set_minor_formatter(NullFormatter())
     axes.set_xticks(rates)
     axes.set_xlabel("offered rate (payments/s, open loop)")
     axes.set_ylabel("authorization latency (ms, from scheduled send)")
