@@ -163,11 +163,18 @@ async def run(settings: Settings, schedule: ReplaySchedule, *, stall_seconds: fl
                _Reader(settings, RISK_MERCHANTS.name_for(prefix), labels_in)]
     await producer.start()
     tasks = [asyncio.create_task(reader.run(finished)) for reader in readers]
+
+    def failed() -> str | None:
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                return f"reading decisions and labels failed: {task.exception()!r}"
+        return failure()
+
     try:
         for reader in readers:
             await reader.started.wait()
         driver = _Driver(producer, prefix, schedule, finished)
-        return await driver.run(stall_seconds, failure, progress)
+        return await driver.run(stall_seconds, failed, progress)
     finally:
         for task in tasks:
             task.cancel()
@@ -261,8 +268,11 @@ def labels_in(value: bytes) -> list[str]:
     them (``["bundle", item, ...]``), each label item ``["label", payment id, ...]``."""
     if LABEL_MARKER not in value:
         return []
-    message = orjson.loads(value)
-    items = message[1:] if message and message[0] == "bundle" else [message]
+    try:
+        message = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return []  # not a stage message: the worker dead-letters it
+    items = message[1:] if isinstance(message, list) and message[:1] == ["bundle"] else [message]
     return [LABEL + str(item[1]) for item in items
             if isinstance(item, list) and len(item) > 1 and item[0] == STAGE_LABEL]
 

@@ -175,4 +175,4 @@ def test_a_label_is_recognised_on_the_merchant_stage_alone_or_bundled() -> None:
     assert labels_in(label) == [LABEL + "pay_1"]
     bundled = b'["bundle",["case","pay_2"],' + label + b"]"
     assert labels_in(bundled) == [LABEL + "pay_1"]
-    assert labels_in(b'["case","label"]') == []
+    assert labels_in(b'["case","label"]') == [] and labels_in(b'{"label') == []
