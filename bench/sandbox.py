@@ -172,10 +172,19 @@ def _create_database(admin_url: str, database: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
 
-def _drop_database(admin_url: str, database: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(database)))
+def _drop_database(admin_url: str, database: str, attempts: int = 10) -> None:
+    """Drop it, retrying for a few seconds: FORCE cannot end a backend of another role, such as
+    an autovacuum worker that happens to be in the database (it soon leaves)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(database)))
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == attempts:
+                raise
+            time.sleep(1.0)
 
 
 async def _delete_kafka(settings: Settings) -> None:
