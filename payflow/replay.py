@@ -29,19 +29,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from ingest.contracts import DisputeEvent, UndecodableMessage, decode_decision
 from ingest.replay import LABEL, ReplayItem
 from ingest.replay_schedule import Access, ReplaySchedule
 from ingest.topics import PAYMENT_DECISIONS, PAYMENT_EVENTS, PAYMENT_REQUESTS, RISK_MERCHANTS
-from models.facts import label_facts, payment_facts
+from models.facts import LabelFacts, label_facts, payment_facts
 from models.features import DAY, LABEL_DELAY_DAYS
 from payflow.settings import Settings
 from payflow.supervisor import Supervisor
 from payflow.topics import create_topics, delete_topics
-from streams.cases import LABEL as STAGE_LABEL
+from streams.cases import decode_bundle
 
 LABEL_MARKER = b'"label"'
 """A label's tag on risk.merchants (``streams.cases``), looked for before decoding, since every
@@ -264,17 +263,14 @@ def _decided(value: bytes) -> list[str]:
 
 
 def labels_in(value: bytes) -> list[str]:
-    """Item ids of the labels in a ``risk.merchants`` message: one stage item, or a bundle of
-    them (``["bundle", item, ...]``), each label item ``["label", payment id, ...]``."""
+    """Item ids of the labels in a ``risk.merchants`` message (a stage item or a bundle)."""
     if LABEL_MARKER not in value:
         return []
     try:
-        message = orjson.loads(value)
-    except orjson.JSONDecodeError:
+        items = decode_bundle(value)
+    except ValueError:
         return []  # not a stage message: the worker dead-letters it
-    items = message[1:] if isinstance(message, list) and message[:1] == ["bundle"] else [message]
-    return [LABEL + str(item[1]) for item in items
-            if isinstance(item, list) and len(item) > 1 and item[0] == STAGE_LABEL]
+    return [LABEL + item.payment_id for item in items if isinstance(item, LabelFacts)]
 
 
 @dataclass

@@ -15,11 +15,11 @@ from ingest.replay import LABEL, ReplayItem, replay_items
 from ingest.replay_schedule import Access, Accesses, ReplaySchedule
 from ingest.traffic import SimulationConfig, simulate, to_row
 from models.datasets import facts
-from models.facts import LabelFacts, label_facts, payment_facts
+from models.facts import LabelFacts, PaymentFacts, label_facts, payment_facts
 from models.features import vector
 from models.history import FeatureStore, replay
 from payflow.replay import accesses, labels_in
-from streams.cases import encode_label
+from streams.cases import RiskCase, encode_bundle, encode_label, label_list
 
 HISTORY = SimulationConfig(days=16, customers=50, merchants=5, seed=21,
                            label_delay_days=(0.2, 10.0), compromised_terminals_per_day=0.3)
@@ -171,8 +171,9 @@ def test_without_merchant_days_features_would_differ() -> None:
 
 
 def test_a_label_is_recognised_on_the_merchant_stage_alone_or_bundled() -> None:
-    label = encode_label(LabelFacts("pay_1", T0, "m", T0 - 60))
-    assert labels_in(label) == [LABEL + "pay_1"]
-    bundled = b'["bundle",["case","pay_2"],' + label + b"]"
-    assert labels_in(bundled) == [LABEL + "pay_1"]
+    facts = LabelFacts("pay_1", T0, "m", T0 - 60)
+    case = RiskCase(PaymentFacts("pay_2", T0, "m", 100, "USD", "card"), None, {"x": 1.0})
+    assert labels_in(encode_label(facts)) == [LABEL + "pay_1"]
+    assert labels_in(encode_bundle([case.to_list(), label_list(facts)])) == [LABEL + "pay_1"]
+    assert labels_in(encode_bundle([case.to_list()])) == []
     assert labels_in(b'["case","label"]') == [] and labels_in(b'{"label') == []
