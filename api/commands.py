@@ -31,7 +31,7 @@ async def run_command(
     services: Services, merchant_id: str, payment_id: str, build: CommandFactory
 ) -> tuple[int, Transaction]:
     started = time.monotonic()
-    async with services.pool.connection() as conn:
+    async with services.autocommit() as conn:
         current = await repository.get_transaction(conn, merchant_id, payment_id)
     if current is None:
         raise not_found("payment", payment_id)
@@ -47,7 +47,7 @@ async def run_command(
     budget = services.settings.decision_budget_seconds - (time.monotonic() - started)
     outcome = await services.replies.wait(command.id, max(budget, 0.0))
     if outcome is None:
-        async with services.pool.connection() as conn:
+        async with services.autocommit() as conn:
             latest = await repository.get_transaction(conn, merchant_id, payment_id)
         return 202, latest or current
     return 200, _accepted(outcome)

@@ -1,5 +1,8 @@
 """What routes need, as nouns: ``ServicesDep``, ``MerchantId``, ``IdempotencyKey``,
-``CurrentSession`` (the dashboard user), ``SessionsDep`` and ``LoginLimiterDep``."""
+``CurrentSession`` (the dashboard user), ``SessionsDep`` and ``LoginLimiterDep``.
+
+The providers are ``async def`` although they never await: FastAPI runs a plain ``def``
+dependency in its thread pool, a thread hand-off per dependency per request."""
 
 from __future__ import annotations
 
@@ -12,17 +15,17 @@ from api.services import Services
 from api.sessions import LoginLimiter, Session, SessionStore
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_merchant_id(request: Request) -> str:
+async def get_merchant_id(request: Request) -> str:
     merchant_id: str = request.state.merchant_id  # set by api.auth.ApiKeyAuth
     return merchant_id
 
 
-def get_session(request: Request) -> Session:
+async def get_session(request: Request) -> Session:
     """The dashboard session that authenticated this request (401 for API-key requests)."""
     session: Session | None = getattr(request.state, "session", None)  # set by api.auth
     if session is None:
@@ -31,12 +34,12 @@ def get_session(request: Request) -> Session:
     return session
 
 
-def get_session_store(request: Request) -> SessionStore:
+async def get_session_store(request: Request) -> SessionStore:
     store: SessionStore = request.app.state.sessions
     return store
 
 
-def get_login_limiter(request: Request) -> LoginLimiter:
+async def get_login_limiter(request: Request) -> LoginLimiter:
     limiter: LoginLimiter = request.app.state.login_limiter
     return limiter
 

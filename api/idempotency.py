@@ -53,7 +53,7 @@ async def run_idempotent(
         return await _answer(action, new_resource_id())
     fingerprint = request_hash(method, path, body)
     resource_id = new_resource_id()
-    async with services.pool.connection() as conn:
+    async with services.autocommit() as conn:
         existing = await repository.claim_idempotency_key(
             conn, merchant_id, key, fingerprint, method, path, resource_id
         )
@@ -84,10 +84,10 @@ async def run_idempotent(
     try:
         response = await _answer(action, resource_id)
     except BaseException:
-        async with services.pool.connection() as conn:
+        async with services.autocommit() as conn:
             await repository.release_idempotency_key(conn, merchant_id, key)
         raise
-    async with services.pool.connection() as conn:
+    async with services.autocommit() as conn:
         await repository.complete_idempotency_key(
             conn, merchant_id, key, response.status_code, bytes(response.body)
         )

@@ -32,11 +32,16 @@ PENDING_WARNING = (
 
 
 async def create_payment(
-    services: Services, merchant_id: str, body: PaymentCreate, payment_id: str
+    services: Services, merchant_id: str, body: PaymentCreate, payment_id: str,
+    resumed: bool = True,
 ) -> tuple[int, PaymentResult]:
+    """``resumed=False`` says ``payment_id`` was just minted, so no row can hold it yet and the
+    look-up for an attempt that crashed midway is skipped."""
     started = time.monotonic()
-    async with services.pool.connection() as conn:
-        request = await repository.get_request(conn, merchant_id, payment_id)
+    request = None
+    if resumed:
+        async with services.autocommit() as conn:
+            request = await repository.get_request(conn, merchant_id, payment_id)
     if request is None:  # a new payment (else: resuming an attempt that crashed)
         request = await _record_pending(services, merchant_id, body, payment_id)
     transaction = None
@@ -45,7 +50,7 @@ async def create_payment(
         outcome = await services.replies.wait(payment_id, max(budget, 0.0))
         transaction = outcome.transaction if outcome else None
     if transaction is None:
-        async with services.pool.connection() as conn:
+        async with services.autocommit() as conn:
             transaction = await repository.get_transaction(conn, merchant_id, payment_id)
         assert transaction is not None, payment_id
     return _result(transaction)
@@ -63,8 +68,8 @@ def _result(transaction: Transaction) -> tuple[int, PaymentResult]:
 async def _record_pending(
     services: Services, merchant_id: str, body: PaymentCreate, payment_id: str
 ) -> PaymentRequest:
-    ciphertext = None
-    async with services.pool.connection() as conn, conn.transaction():
+    # One round trip for BEGIN, the inserts and COMMIT: the pipeline sends them together.
+    async with services.autocommit() as conn, conn.pipeline(), conn.transaction():
         if body.payment_method is not None:
             method, ciphertext = tokenize(
                 body.payment_method, vault=services.vault,

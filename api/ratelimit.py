@@ -16,6 +16,7 @@ import math
 import time
 from typing import Any
 
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -51,6 +52,7 @@ class RateLimit:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._limits: dict[str, tuple[float, tuple[float, int]]] = {}
+        self._bucket: AsyncScript | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.get("state") or {}
@@ -69,9 +71,11 @@ class RateLimit:
         settings = services.settings
         rate, burst = await self._limits_for(services, merchant_id)
         key = f"payflow:{settings.topic_prefix}ratelimit:{merchant_id}"
+        # EVALSHA: the script is not re-sent and re-hashed on every request.
+        if self._bucket is None or self._bucket.registered_client is not services.redis:
+            self._bucket = services.redis.register_script(TOKEN_BUCKET)
         try:
-            allowed, wait = await services.redis.eval(TOKEN_BUCKET, 1, key, rate, burst,
-                                                      time.time())
+            allowed, wait = await self._bucket(keys=[key], args=[rate, burst, time.time()])
         except (OSError, RedisError) as error:
             log.warning("rate limiter unavailable, letting the request through: %s", error)
             return None

@@ -69,10 +69,12 @@ async def create(
     body: PaymentCreate, merchant_id: MerchantId, services: ServicesDep, key: IdempotencyKey = None
 ) -> Response:
     """Create a payment; answers once decided (201) or when the time budget ends (202)."""
+    minted = new_id("pay")  # any other id is a crashed attempt's, taken over by this retry
     return await run_idempotent(
         services, merchant_id, key, "POST", "/v1/payments", body,
-        lambda: new_id("pay"),
-        lambda payment_id: create_payment(services, merchant_id, body, payment_id),
+        lambda: minted,
+        lambda payment_id: create_payment(services, merchant_id, body, payment_id,
+                                          resumed=payment_id != minted),
     )
 
 
