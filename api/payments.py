@@ -68,25 +68,26 @@ def _result(transaction: Transaction) -> tuple[int, PaymentResult]:
 async def _record_pending(
     services: Services, merchant_id: str, body: PaymentCreate, payment_id: str
 ) -> PaymentRequest:
-    # One round trip for BEGIN, the inserts and COMMIT: the pipeline sends them together.
-    async with services.autocommit() as conn, conn.pipeline(), conn.transaction():
-        if body.payment_method is not None:
-            method, ciphertext = tokenize(
-                body.payment_method, vault=services.vault,
-                fingerprint_key=services.fingerprint_key, today=datetime.now(UTC).date(),
-                param="payment_method",
-            )
-            await repository.insert_payment_method(conn, merchant_id, method, ciphertext)
-        else:
-            assert body.payment_method_id is not None
-            found = await repository.get_payment_method(conn, merchant_id, body.payment_method_id)
-            if found is None:
-                raise not_found("payment_method", body.payment_method_id)
-            method = found
+    # The transaction shows who paid; the IP address and device travel only to risk.
+    customer = (body.customer.model_dump(include={"id", "email"}, exclude_none=True)
+                if body.customer else None)
+    if body.payment_method is not None:
+        method, ciphertext = tokenize(
+            body.payment_method, vault=services.vault,
+            fingerprint_key=services.fingerprint_key, today=datetime.now(UTC).date(),
+            param="payment_method",
+        )
         request = _request(body, payment_id, method, services.replies.channel)
-        # The transaction shows who paid; the IP address and device travel only to risk.
-        customer = (body.customer.model_dump(include={"id", "email"}, exclude_none=True)
-                    if body.customer else None)
+        async with services.autocommit() as conn:
+            await repository.insert_payment_with_method(
+                conn, merchant_id, request, customer, ciphertext)
+        return request
+    assert body.payment_method_id is not None
+    async with services.autocommit() as conn, conn.transaction():
+        found = await repository.get_payment_method(conn, merchant_id, body.payment_method_id)
+        if found is None:
+            raise not_found("payment_method", body.payment_method_id)
+        request = _request(body, payment_id, found, services.replies.channel)
         await repository.insert_payment(conn, merchant_id, request, customer)
     return request
 
