@@ -4,8 +4,10 @@
 same options write the same file); CSV always, Parquet when the name ends in ``.parquet`` and
 pyarrow is installed. ``payflow simulate --rate R --duration S`` sends the same kind of traffic,
 in the history's order, to the running API at R payments per second for S seconds, with a
-progress bar and a tally of outcomes (payment times are then the API's clock, and fraud labels
-are not sent: the sandbox dispute endpoint needs captured payments and days of delay).
+progress bar and a tally of outcomes. Payment times are then the API's clock, and the fraud
+labels arrive as they do live: each fraudulent payment that the risk engine let through (and
+that was captured) is disputed ``--label-delay`` seconds after it was accepted (the history's
+days of label delay, compressed), which makes it a fraud label for the worker and for training.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from payflow.settings import get_settings
 app = typer.Typer(help="Simulate labelled payment traffic: a file, or live through the API.",
                   invoke_without_command=True)
 MAX_IN_FLIGHT = 64
+CAPTURED = "captured"
 
 
 @app.callback()
@@ -48,6 +51,11 @@ def live(
     api_url: str = typer.Option("", help="API base URL (default: the configured API)"),
     api_key: str = typer.Option("", envvar="PAYFLOW_API_KEY",
                                 help="Merchant secret key (default: a new simulator merchant)"),
+    label_delay: float = typer.Option(
+        10.0, min=0.0, max=3600.0,
+        help="Seconds after a fraudulent payment is captured before it is disputed (its fraud "
+             "label); the run waits for the last one"),
+    labels: bool = typer.Option(True, help="Dispute the fraudulent payments that got through"),
 ) -> None:
     """Without a command: send simulated payments to the live API at RATE for DURATION."""
     if ctx.invoked_subcommand is not None:
@@ -59,15 +67,17 @@ def live(
     total = max(1, int(rate * duration))
     days = max(1, math.ceil(total / 1000))
     payments = simulate(replace(SimulationConfig(), days=days, seed=seed))[:total]
-    outcomes = asyncio.run(_drive(base, key, payments, rate))
+    outcomes = asyncio.run(_drive(base, key, payments, rate,
+                                  label_delay if labels else None))
     typer.echo(" ".join(f"{name}={count}" for name, count in sorted(outcomes.items())))
     if outcomes.get("error", 0) == len(payments):
         raise typer.Exit(1)
 
 
 async def _drive(base: str, key: str, payments: list[SimulatedPayment],
-                 rate: float) -> Counter[str]:
-    """POST each payment at its slot (rate per second), at most MAX_IN_FLIGHT at once."""
+                 rate: float, label_delay: float | None) -> Counter[str]:
+    """POST each payment at its slot (rate per second), at most MAX_IN_FLIGHT at once; with a
+    ``label_delay``, dispute each captured fraudulent payment that long after (``disputed``)."""
     outcomes: Counter[str] = Counter()
     gate = asyncio.Semaphore(MAX_IN_FLIGHT)
     start = time.monotonic()
@@ -77,11 +87,20 @@ async def _drive(base: str, key: str, payments: list[SimulatedPayment],
                       transient=False) as progress:
             task = progress.add_task("payments", total=len(payments), tally="")
 
+            def count(outcome: str) -> None:
+                outcomes[outcome] += 1
+                progress.update(task, tally=" ".join(
+                    f"{k}={v}" for k, v in sorted(outcomes.items())))
+
             async def send(payment: SimulatedPayment) -> None:
                 async with gate:
-                    outcomes[await _post(client, payment)] += 1
-                progress.update(task, advance=1, tally=" ".join(
-                    f"{k}={v}" for k, v in sorted(outcomes.items())))
+                    status, payment_id = await _post(client, payment)
+                count(status)
+                progress.update(task, advance=1)
+                if label_delay is not None and payment.is_fraud and status == CAPTURED:
+                    await asyncio.sleep(label_delay)
+                    async with gate:
+                        count(await _dispute(client, payment_id))
 
             tasks = []
             for index, payment in enumerate(payments):
@@ -91,15 +110,27 @@ async def _drive(base: str, key: str, payments: list[SimulatedPayment],
     return outcomes
 
 
-async def _post(client: httpx.AsyncClient, payment: SimulatedPayment) -> str:
-    """The payment's status (``error`` when the API could not be reached or refused it)."""
+async def _post(client: httpx.AsyncClient, payment: SimulatedPayment) -> tuple[str, str]:
+    """The payment's status (``error`` when the API could not be reached or refused it) and
+    id."""
     try:
         response = await client.post("/v1/payments", json=api_body(payment))
     except httpx.HTTPError:
-        return "error"
+        return "error", ""
     if response.status_code not in (201, 202):
-        return "error"
-    return str(response.json()["transaction"]["status"])
+        return "error", ""
+    transaction = response.json()["transaction"]
+    return str(transaction["status"]), str(transaction["id"])
+
+
+async def _dispute(client: httpx.AsyncClient, payment_id: str) -> str:
+    """``disputed``, or ``dispute_error`` when the API could not be reached or refused it."""
+    try:
+        response = await client.post(f"/v1/payments/{payment_id}/dispute",
+                                     json={"reason": "fraudulent"})
+    except httpx.HTTPError:
+        return "dispute_error"
+    return "disputed" if response.status_code == 200 else "dispute_error"
 
 
 @app.command()
