@@ -96,6 +96,9 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:  # cut off (the sender was killed): never delivered
+                    self.close_connection = True
+                    return
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 receiver._record(Received(self.path, headers, body, time.monotonic()))
                 status = receiver._answer_for(self.path)
