@@ -23,9 +23,10 @@ from typing import Any
 
 from bench import procstat
 from bench.http_load import Client, closed_loop
-from bench.sandbox import free_port, sandbox, stop_on_terminate
+from bench.sandbox import sandbox, stop_on_terminate
 from bench.stack import BENCH_ENV, payment_body, prepare, start, wait_ready
 from bench.stats import latency_summary_ms
+from payflow.supervisor import free_port
 
 DECISION_BUDGET_SECONDS = 0.001
 MAX_CLIENTS, MAX_SECONDS = 512, 300.0

@@ -34,11 +34,11 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from bench.sandbox import free_port
 from payflow.cli.user import ensure_user
 from payflow.db.migrate import migrate
 from payflow.merchants import create_or_add_key
 from payflow.settings import get_settings
+from payflow.supervisor import free_port
 
 DATABASE = "payflow_bench"
 EMAIL = "bench@payflow.test"

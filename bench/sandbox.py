@@ -17,7 +17,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,26 +28,17 @@ from urllib.parse import urlsplit
 
 import psycopg
 import redis
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.protocol.admin import DeleteGroupsRequest
 from psycopg import sql
 
 from payflow.db.migrate import migrate
 from payflow.settings import REPO_ROOT, Settings
-from payflow.supervisor import Child, Supervisor
-from payflow.topics import create_topics, delete_topics
+from payflow.supervisor import Child, Supervisor, free_port
+from payflow.topics import create_topics, delete_consumer_groups, delete_topics
 
 log = logging.getLogger("bench")
 STOP_GRACE_SECONDS = 5.0
 """How long a benchmark's child gets to stop on SIGTERM before SIGKILL: its data is thrown away
 with the sandbox, so there is nothing to flush, and a quick run has minutes, not hours."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -189,39 +179,7 @@ def _drop_database(admin_url: str, database: str, attempts: int = 10) -> None:
 
 async def _delete_kafka(settings: Settings) -> None:
     await delete_topics(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        groups = [str(group) for group, *_ in await admin.list_consumer_groups()
-                  if str(group).startswith(settings.topic_prefix)]
-        await delete_groups(admin, groups, GROUP_DELETE_SECONDS)
-    finally:
-        await admin.close()
-
-
-GROUP_DELETE_SECONDS = 20.0
-"""A member killed before it left its group keeps the group non-empty until the broker's session
-timeout (10 s for payflow's consumers) expires it; deletion is retried that long."""
-NON_EMPTY_GROUP = 68
-
-
-async def delete_groups(admin: AIOKafkaAdminClient, groups: list[str],
-                        timeout_seconds: float) -> list[str]:
-    """Delete consumer groups, retrying those that still have members; the ones left.
-
-    aiokafka 0.14 has no ``delete_consumer_groups``; the protocol request is there."""
-    deadline = time.monotonic() + timeout_seconds
-    while groups:
-        remaining = []
-        for group in groups:
-            node = await admin.find_coordinator(group)
-            response = await admin._send_request_to_node(node, DeleteGroupsRequest([group]))
-            remaining += [name for name, error in response.results if error == NON_EMPTY_GROUP]
-        groups = remaining
-        if not groups or time.monotonic() >= deadline:
-            break
-        await asyncio.sleep(1.0)
-    return groups
+    await delete_consumer_groups(settings)
 
 
 def _remove_table_state(settings: Settings) -> None:

@@ -39,7 +39,7 @@ from models.facts import LabelFacts, label_facts, payment_facts
 from models.features import DAY, LABEL_DELAY_DAYS
 from payflow.settings import Settings
 from payflow.supervisor import Supervisor
-from payflow.topics import create_topics, delete_topics
+from payflow.topics import create_topics, delete_consumer_groups, delete_topics
 from streams.cases import decode_bundle
 
 LABEL_MARKER = b'"label"'
@@ -114,9 +114,11 @@ class ReplayDeployment:
         return None
 
     def remove(self) -> None:
-        """Stop the workers; delete the prefix's topics and the workers' table state."""
+        """Stop the workers; delete the prefix's topics, consumer groups and the workers' table
+        state."""
         self.supervisor.stop_all()
         asyncio.run(delete_topics(self.settings))
+        asyncio.run(delete_consumer_groups(self.settings))
         for name in self.worker_names:
             shutil.rmtree(self.settings.home / "streams" / f"{self.settings.topic_prefix}{name}",
                           ignore_errors=True)

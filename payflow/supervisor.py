@@ -6,12 +6,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free right now (for a child process to listen on)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 @dataclass
 class Child:

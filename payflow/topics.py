@@ -1,8 +1,14 @@
-"""Create the catalog's topics on the broker, idempotently (existing topics are left alone)."""
+"""Create the catalog's topics on the broker, idempotently (existing topics are left alone);
+delete a throwaway deployment's topics and consumer groups (a test run's, a benchmark's, a
+replay's)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from ingest.topics import CATALOG, Topic
 from payflow.settings import Settings
@@ -43,5 +49,40 @@ async def delete_topics(settings: Settings) -> list[str]:
         if names:
             await admin.delete_topics(names)
         return names
+    finally:
+        await admin.close()
+
+
+GROUP_DELETE_SECONDS = 20.0
+"""A member killed before it left its group keeps the group non-empty until the broker's session
+timeout (10 s for payflow's consumers) expires it; deletion is retried that long."""
+NON_EMPTY_GROUP = 68
+
+
+async def delete_consumer_groups(settings: Settings,
+                                 timeout_seconds: float = GROUP_DELETE_SECONDS) -> list[str]:
+    """Delete every consumer group under ``settings.topic_prefix``, retrying those that still
+    have members until ``timeout_seconds``; the ones left. Refuses an empty prefix.
+
+    aiokafka 0.14 has no ``delete_consumer_groups``; the protocol request is there."""
+    if not settings.topic_prefix:
+        raise ValueError("refusing to delete consumer groups without a prefix")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        groups = [str(group) for group, *_ in await admin.list_consumer_groups()
+                  if str(group).startswith(settings.topic_prefix)]
+        deadline = time.monotonic() + timeout_seconds
+        while groups:
+            remaining = []
+            for group in groups:
+                node = await admin.find_coordinator(group)
+                response = await admin._send_request_to_node(node, DeleteGroupsRequest([group]))
+                remaining += [name for name, error in response.results if error == NON_EMPTY_GROUP]
+            groups = remaining
+            if not groups or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(1.0)
+        return groups
     finally:
         await admin.close()

@@ -95,9 +95,7 @@ async def forward_labels(settings: Settings) -> None:
             try:
                 message = decode_event(record.value)
             except UndecodableMessage as error:
-                headers = [("reason", str(error).encode()), ("topic", record.topic.encode())]
-                sends.append(await producer.send(dead, record.value, key=record.key,
-                                                 headers=headers))
+                sends.append(await _dead_letter(producer, dead, record, str(error)))
                 continue
             if isinstance(message, DisputeEvent):
                 label = label_facts(message)
@@ -124,10 +122,7 @@ async def materialize_feature_log(settings: Settings) -> None:
         batch, poison = feature_log.rows([record.value for record in records])
         sends = []
         for index, reason in poison.items():
-            record = records[index]
-            headers = [("reason", reason[:1000].encode()), ("topic", record.topic.encode())]
-            sends.append(await producer.send(dead, record.value or b"", key=record.key,
-                                             headers=headers))
+            sends.append(await _dead_letter(producer, dead, records[index], reason))
         await asyncio.gather(*sends)
         await feature_log.write(pool, batch)
 
@@ -137,3 +132,11 @@ async def materialize_feature_log(settings: Settings) -> None:
     finally:
         await producer.stop()
         await pool.close()
+
+
+async def _dead_letter(producer: AIOKafkaProducer, topic: str,
+                       record: ConsumerRecord[bytes, bytes], reason: str) -> Any:
+    """Send ``record`` to the dead letters with its reason and source topic; the send's
+    future (acknowledged when Kafka has it)."""
+    headers = [("reason", reason[:1000].encode()), ("topic", record.topic.encode())]
+    return await producer.send(topic, record.value or b"", key=record.key, headers=headers)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -36,7 +35,7 @@ from payflow.merchants import CreatedMerchant, create_or_add_key
 from payflow.services import ServiceError, all_services
 from payflow.services.base import port_open
 from payflow.settings import Settings
-from payflow.supervisor import Supervisor
+from payflow.supervisor import Supervisor, free_port
 from payflow.topics import create_topics, delete_topics
 from tests.webhooks_support import STACK_WEBHOOKS_ENV
 
@@ -187,13 +186,6 @@ def _drop_database(admin_url: str, database: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
 
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -16,7 +16,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from payflow.cli.user import ensure_user
 from payflow.settings import REPO_ROOT
-from tests.harness import RunningStack, free_port
+from payflow.supervisor import free_port
+from tests.harness import RunningStack
 
 pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"

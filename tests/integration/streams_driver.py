@@ -32,9 +32,9 @@ from ingest.sandbox import card_fingerprint
 from ingest.topics import DEAD_LETTERS, PAYMENT_DECISIONS, PAYMENT_REQUESTS
 from payflow.db.migrate import migrate
 from payflow.settings import Settings
-from payflow.supervisor import Child, Supervisor
+from payflow.supervisor import Child, Supervisor, free_port
 from payflow.topics import create_topics, delete_topics
-from tests.harness import IsolatedEnvironment, free_port
+from tests.harness import IsolatedEnvironment
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 
