@@ -1,13 +1,17 @@
 """The topic catalog: every Kafka topic payflow uses, with its key, partitions and retention.
 
 This is the one place topic names live. Processes ask ``Topic.name_for(prefix)`` for the
-physical name, so tests can run isolated under a unique prefix on a shared broker.
+physical name, so tests can run isolated under a unique prefix on a shared broker. It is also
+the one place a dead letter's shape lives (``dead_letter``): every consumer sends the message it
+could not process to ``payflow.deadletter`` unchanged, with the same headers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -157,3 +161,52 @@ CATALOG: tuple[Topic, ...] = (
     MODEL_PROMOTIONS,
     *RISK_TABLE_CHANGELOGS,
 )
+
+
+# --- dead letters ---------------------------------------------------------------------------
+
+DEAD_LETTER_HEADERS = ("reason", "topic", "partition", "offset", "consumer", "time")
+"""The headers of every dead letter: why the message failed, where it was read (physical topic,
+partition, offset), which consumer gave up on it, and when (ISO 8601, UTC)."""
+MAX_REASON_CHARS = 1000
+
+
+class SourceMessage(Protocol):
+    """A consumed message, as aiokafka's ``ConsumerRecord`` and Faust's ``Message`` both are."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message to send to the dead-letter topic: the original key and value, and headers."""
+
+    topic: str
+    """The physical dead-letter topic (``payflow.deadletter`` with the deployment's prefix)."""
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def dead_letter(prefix: str, message: SourceMessage, reason: str, consumer: str,
+                value: bytes | None = None, now: datetime | None = None) -> DeadLetter:
+    """The dead letter of ``message``, which ``consumer`` (its consumer group or process name)
+    could not process for ``reason``; ``value`` replaces the message's value when only one item
+    of it failed (a stage bundle's item, say)."""
+    assert consumer and reason, (consumer, reason)
+    at = (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
+    fields = (reason[:MAX_REASON_CHARS], message.topic, str(message.partition),
+              str(message.offset), consumer, at)
+    headers = [(name, text.encode()) for name, text in zip(DEAD_LETTER_HEADERS, fields,
+                                                              strict=True)]
+    body = value if value is not None else message.value
+    return DeadLetter(DEAD_LETTERS.name_for(prefix), message.key, body or b"", headers)

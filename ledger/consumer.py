@@ -43,7 +43,7 @@ from ingest.contracts import (
     decode_decision,
     new_message_id,
 )
-from ingest.topics import DEAD_LETTERS, PAYMENT_COMMANDS, PAYMENT_DECISIONS, PAYMENT_REQUESTS
+from ingest.topics import PAYMENT_COMMANDS, PAYMENT_DECISIONS, PAYMENT_REQUESTS, dead_letter
 from ledger import store
 from ledger.batch import OutboxEvent
 from ledger.handlers import SOURCE, BatchEffects, Handlers
@@ -151,12 +151,9 @@ class LedgerConsumer:
         return decode_command(record.value)
 
     async def _dead_letter(self, record: Record, reason: str) -> None:
-        headers = [("reason", reason[:1000].encode()), ("topic", record.topic.encode()),
-                   ("offset", str(record.offset).encode()), ("consumer", b"payflow-ledger")]
-        await self.producer.send_and_wait(
-            DEAD_LETTERS.name_for(self.settings.topic_prefix), record.value, key=record.key,
-            headers=headers,
-        )
+        letter = dead_letter(self.settings.topic_prefix, record, reason, "payflow-ledger")
+        await self.producer.send_and_wait(letter.topic, letter.value, key=letter.key,
+                                          headers=letter.headers)
 
     # --- after the commit
 

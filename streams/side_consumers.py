@@ -27,7 +27,7 @@ from aiokafka.errors import CommitFailedError
 from psycopg_pool import AsyncConnectionPool
 
 from ingest.contracts import DisputeEvent, UndecodableMessage, decode_event
-from ingest.topics import DEAD_LETTERS, FEATURE_LOG, PAYMENT_EVENTS, RISK_MERCHANTS
+from ingest.topics import FEATURE_LOG, PAYMENT_EVENTS, RISK_MERCHANTS, dead_letter
 from models.facts import label_facts
 from payflow.settings import Settings
 from streams import feature_log
@@ -36,6 +36,8 @@ from streams.cases import encode_label
 log = logging.getLogger(__name__)
 DISPUTE_MARKER = b'"dispute.created.v1"'
 COMMIT_EVERY_SECONDS = 0.5
+LABELS_GROUP = "payflow-risk-labels"
+FEATURE_LOG_GROUP = "payflow-feature-log"
 Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 
 
@@ -82,7 +84,7 @@ async def _commit(consumer: AIOKafkaConsumer, handled: dict[TopicPartition, int]
 
 async def forward_labels(settings: Settings) -> None:
     prefix = settings.topic_prefix
-    merchants, dead = RISK_MERCHANTS.name_for(prefix), DEAD_LETTERS.name_for(prefix)
+    merchants = RISK_MERCHANTS.name_for(prefix)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
                                 enable_idempotence=True, linger_ms=5)
     await producer.start()
@@ -95,7 +97,8 @@ async def forward_labels(settings: Settings) -> None:
             try:
                 message = decode_event(record.value)
             except UndecodableMessage as error:
-                sends.append(await _dead_letter(producer, dead, record, str(error)))
+                sends.append(await _dead_letter(producer, prefix, record, str(error),
+                                                LABELS_GROUP))
                 continue
             if isinstance(message, DisputeEvent):
                 label = label_facts(message)
@@ -104,7 +107,7 @@ async def forward_labels(settings: Settings) -> None:
         await asyncio.gather(*sends)
 
     try:
-        await consume(settings, PAYMENT_EVENTS.name_for(prefix), "payflow-risk-labels", handle)
+        await consume(settings, PAYMENT_EVENTS.name_for(prefix), LABELS_GROUP, handle)
     finally:
         await producer.stop()
 
@@ -113,7 +116,6 @@ async def materialize_feature_log(settings: Settings) -> None:
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         settings.database_url, min_size=1, max_size=2, open=False)
     await pool.open(wait=True)
-    dead = DEAD_LETTERS.name_for(settings.topic_prefix)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
                                 enable_idempotence=True, linger_ms=5)
     await producer.start()
@@ -122,21 +124,23 @@ async def materialize_feature_log(settings: Settings) -> None:
         batch, poison = feature_log.rows([record.value for record in records])
         sends = []
         for index, reason in poison.items():
-            sends.append(await _dead_letter(producer, dead, records[index], reason))
+            sends.append(await _dead_letter(producer, settings.topic_prefix, records[index],
+                                            reason, FEATURE_LOG_GROUP))
         await asyncio.gather(*sends)
         await feature_log.write(pool, batch)
 
     try:
         await consume(settings, FEATURE_LOG.name_for(settings.topic_prefix),
-                      "payflow-feature-log", handle)
+                      FEATURE_LOG_GROUP, handle)
     finally:
         await producer.stop()
         await pool.close()
 
 
-async def _dead_letter(producer: AIOKafkaProducer, topic: str,
-                       record: ConsumerRecord[bytes, bytes], reason: str) -> Any:
-    """Send ``record`` to the dead letters with its reason and source topic; the send's
-    future (acknowledged when Kafka has it)."""
-    headers = [("reason", reason[:1000].encode()), ("topic", record.topic.encode())]
-    return await producer.send(topic, record.value or b"", key=record.key, headers=headers)
+async def _dead_letter(producer: AIOKafkaProducer, prefix: str,
+                       record: ConsumerRecord[bytes, bytes], reason: str, consumer: str) -> Any:
+    """Send ``record`` to the dead letters (``ingest.topics.dead_letter``); the send's future
+    (acknowledged when Kafka has it)."""
+    letter = dead_letter(prefix, record, reason, consumer)
+    return await producer.send(letter.topic, letter.value, key=letter.key,
+                               headers=letter.headers)

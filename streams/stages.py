@@ -27,12 +27,13 @@ from aiokafka.partitioner import murmur2
 
 from ingest.contracts import UndecodableMessage, decode_request
 from ingest.topics import (
-    DEAD_LETTERS,
     RISK_CARDS,
     RISK_CUSTOMERS,
     RISK_MERCHANTS,
     RISK_ORIGINS,
+    SourceMessage,
     Topic,
+    dead_letter,
 )
 from models.facts import LabelFacts, PaymentFacts, payment_facts
 from models.features import (
@@ -51,6 +52,8 @@ Outgoing = tuple[str, int | None, bytes | None, bytes, dict[str, bytes] | None]
 """(topic, partition (None: by key), key, value, headers) to send."""
 ChangelogWrite = tuple[int, bytes, bytes]
 """(partition, key, value) of a table's changelog message."""
+CONSUMER = "payflow-streams"
+"""The stream worker's name in the ``consumer`` header of its dead letters."""
 MAX_BUNDLE = 200
 """Cases per bundle at most: a case is about 1 KB, a Kafka message at most 1 MB by default."""
 
@@ -83,24 +86,21 @@ class StageTopics:
     origins: Stage
     customers: Stage
     merchants: Stage
-    dead_letters: str
+    prefix: str
 
     @classmethod
     def for_prefix(cls, prefix: str) -> StageTopics:
         return cls(Stage.of(RISK_CARDS, prefix), Stage.of(RISK_ORIGINS, prefix),
-                   Stage.of(RISK_CUSTOMERS, prefix), Stage.of(RISK_MERCHANTS, prefix),
-                   DEAD_LETTERS.name_for(prefix))
+                   Stage.of(RISK_CUSTOMERS, prefix), Stage.of(RISK_MERCHANTS, prefix), prefix)
 
     def dead_letter(self, event: Any, reason: str, value: bytes | None = None) -> Outgoing:
         """A Faust ``event``'s message (or ``value``, one item of it) to the dead letters."""
-        message = event.message
-        return self.dead_letter_record(message.topic, message.key, value or message.value,
-                                       reason)
+        return self.dead_letter_record(event.message, reason, value)
 
-    def dead_letter_record(self, topic: str, key: bytes | None, value: bytes | None,
-                           reason: str) -> Outgoing:
-        headers = {"reason": reason[:1000].encode(), "topic": topic.encode()}
-        return self.dead_letters, None, key, value or b"", headers
+    def dead_letter_record(self, message: SourceMessage, reason: str,
+                           value: bytes | None = None) -> Outgoing:
+        letter = dead_letter(self.prefix, message, reason, CONSUMER, value)
+        return letter.topic, None, letter.key, letter.value, dict(letter.headers)
 
 
 class Bundles:
@@ -191,8 +191,7 @@ def route_batch(records: Sequence[ConsumerRecord[bytes, bytes]],
         try:
             message = decode_request(record.value)
         except UndecodableMessage as error:
-            out.append(topics.dead_letter_record(record.topic, record.key, record.value,
-                                                 str(error)))
+            out.append(topics.dead_letter_record(record, str(error)))
             continue
         facts = payment_facts(message)
         case = RiskCase(facts, message.data.reply_to, payment_features(facts))

@@ -25,7 +25,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from ingest.contracts import UndecodableMessage, decode_decision, decode_event
-from ingest.topics import DEAD_LETTERS, PAYMENT_DECISIONS, PAYMENT_EVENTS
+from ingest.topics import PAYMENT_DECISIONS, PAYMENT_EVENTS, dead_letter
 from payflow.settings import Settings
 from streams.rollups import store
 from streams.rollups.model import BatchRollup, Contribution, contribution, review_contribution
@@ -85,7 +85,7 @@ class AnalyticsConsumer:
     def __init__(self, settings: Settings) -> None:
         prefix = settings.topic_prefix
         self.decisions_topic = PAYMENT_DECISIONS.name_for(prefix)
-        self.dead_letter_topic = DEAD_LETTERS.name_for(prefix)
+        self.prefix = prefix
         self.consumer = AIOKafkaConsumer(
             PAYMENT_EVENTS.name_for(prefix), self.decisions_topic,
             bootstrap_servers=settings.kafka_bootstrap, group_id=f"{prefix}payflow-analytics",
@@ -133,11 +133,9 @@ class AnalyticsConsumer:
         self.counted += len(items)
         for record, reason in parsed.dead_letters:
             log.warning("dead-lettering a message from %s: %s", record.topic, reason[:200])
-            headers = [("reason", reason[:1000].encode()), ("topic", record.topic.encode()),
-                       ("consumer", b"payflow-analytics")]
-            await self.producer.send_and_wait(
-                self.dead_letter_topic, record.value, key=record.key, headers=headers
-            )
+            letter = dead_letter(self.prefix, record, reason, "payflow-analytics")
+            await self.producer.send_and_wait(letter.topic, letter.value, key=letter.key,
+                                              headers=letter.headers)
 
     async def _resolve(self, conn: AsyncConnection[Any],
                        items: list[tuple[str, Contribution | Review]]) -> list[Contribution]:

@@ -34,6 +34,7 @@ from aiokafka.structs import TopicPartition
 
 from ingest.topics import (
     CATALOG,
+    DEAD_LETTER_HEADERS,
     DEAD_LETTERS,
     FEATURE_LOG,
     MODEL_PROMOTIONS,
@@ -65,14 +66,14 @@ class Reader:
 
     name: str
     header: str | None
-    """Its dead letters' ``consumer`` header; None for the stream worker's, which carry none."""
+    """Its dead letters' ``consumer`` header (None: it dead-letters nothing)."""
     decodes: bool = True
     """False for a reader that never decodes a message (nothing to dead-letter)."""
 
 
-WORKER = Reader("stream worker", None)
-LABELS = Reader("stream worker: labels", None)
-FEATURE_LOG_WRITER = Reader("stream worker: feature log", None)
+WORKER = Reader("stream worker", "payflow-streams")
+LABELS = Reader("stream worker: labels", "payflow-risk-labels")
+FEATURE_LOG_WRITER = Reader("stream worker: feature log", "payflow-feature-log")
 REGISTRY_WATCH = Reader("stream worker: registry watch (any message means re-read the "
                         "registry in PostgreSQL; no consumer group)", None, decodes=False)
 LEDGER = Reader("ledger", "payflow-ledger")
@@ -288,7 +289,8 @@ def _letter_matches(record: Any, message: Sent, reader: Reader, prefix: str) -> 
     headers = {k: v.decode("latin-1") for k, v in record.headers}
     return (record.value == message.value and bool(headers.get("reason"))
             and headers.get("topic") == f"{prefix}{message.topic}"
-            and headers.get("consumer") == reader.header)
+            and headers.get("consumer") == reader.header
+            and set(DEAD_LETTER_HEADERS) <= headers.keys())
 
 
 def dead_letter_problems(settings: Any, sent: list[Sent]) -> list[str]:

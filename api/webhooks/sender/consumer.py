@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.webhooks.events import plan_deliveries
 from api.webhooks.sender import store
 from ingest.contracts import AnyPublicEvent, UndecodableMessage, decode_event
-from ingest.topics import CATALOG, DEAD_LETTERS, PAYMENT_EVENTS
+from ingest.topics import CATALOG, PAYMENT_EVENTS, dead_letter
 from payflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class EventConsumer:
     ) -> None:
         prefix = settings.topic_prefix
         self.topics = event_topics(prefix)
-        self.dead_letter_topic = DEAD_LETTERS.name_for(prefix)
+        self.prefix = prefix
         self.pool = pool
         self.producer = producer
         self.on_recorded = on_recorded
@@ -90,8 +90,6 @@ class EventConsumer:
     async def dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         log.error("undecodable event at %s[%d]@%d: %s", record.topic, record.partition,
                   record.offset, reason[:200])
-        headers = [("reason", reason.encode()), ("topic", record.topic.encode()),
-                   ("consumer", b"payflow-webhooks")]
-        await self.producer.send_and_wait(
-            self.dead_letter_topic, record.value, key=record.key, headers=headers
-        )
+        letter = dead_letter(self.prefix, record, reason, "payflow-webhooks")
+        await self.producer.send_and_wait(letter.topic, letter.value, key=letter.key,
+                                          headers=letter.headers)
