@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`; each prepares a fresh clone first.
-.PHONY: setup demo test test-slow audit services-up services-down lint
+.PHONY: setup demo test test-slow test-soak audit services-up services-down lint
 
 setup:
 	./scripts/setup
@@ -28,6 +28,11 @@ audit: setup
 # Long fault and soak tests.
 test-slow: services-up
 	.venv/bin/pytest -m slow
+
+# The 10-minute memory soak alone (PAYFLOW_SOAK_SECONDS / PAYFLOW_SOAK_RATE change its length
+# and rate); its figures go to .payflow/reports/soak.json.
+test-soak: services-up
+	.venv/bin/pytest -m soak -s
 
 lint: setup
 	.venv/bin/ruff check .
