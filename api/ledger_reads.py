@@ -72,14 +72,18 @@ async def payout_report(conn: Conn, merchant_id: str, payout_id: str) -> str | N
     return rows[0]["report"] if rows else None
 
 
-async def events(conn: Conn, merchant_id: str, limit: int, starting_after: int | None,
+async def events(conn: Conn, merchant_id: str, limit: int, starting_after: str | None,
                  event_type: str | None) -> list[dict[str, Any]]:
-    """The merchant's public events, newest first (the objects webhooks carry)."""
+    """The merchant's public events, newest first (the objects webhooks carry).
+
+    ``starting_after`` is the id of the last event of the previous page. Another merchant's
+    event, like an unknown id, matches nothing, so the page is empty either way.
+    """
     clauses = ["merchant_id = %s"]
     params: list[Any] = [merchant_id]
     if starting_after is not None:
-        clauses.append("seq < %s")
-        params.append(starting_after)
+        clauses.append("seq < (SELECT seq FROM events WHERE id = %s AND merchant_id = %s)")
+        params += [starting_after, merchant_id]
     if event_type is not None:
         clauses.append("type LIKE %s")
         params.append(f"{event_type}.v%")

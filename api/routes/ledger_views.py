@@ -138,8 +138,9 @@ async def payout_report(payout_id: str, merchant_id: MerchantId,
 async def events(
     merchant_id: MerchantId, services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
-    starting_after: Annotated[int | None, Query(ge=1, description="seq of the last event "
-                                                "of the previous page")] = None,
+    starting_after: Annotated[str | None, Query(
+        min_length=1, max_length=64,
+        description="id of the last event of the previous page")] = None,
     type: Annotated[str | None, Query(max_length=100, pattern=r"^[a-z_.]+$")] = None,
 ) -> ListOf[Event]:
     """The merchant's events, newest first: the same objects webhooks deliver."""

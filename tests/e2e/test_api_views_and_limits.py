@@ -80,6 +80,18 @@ def test_events_list_the_merchants_events_newest_first(client: httpx.Client) -> 
     assert {e["type"] for e in only} == {"payment.authorized"}
 
 
+def test_events_page_by_the_id_of_the_last_event_seen(client: httpx.Client) -> None:
+    pay(client)
+    pay(client)
+    first = client.get("/v1/events", params={"limit": 2}).json()
+    assert first["has_more"] is True
+    second = client.get("/v1/events", params={
+        "limit": 2, "starting_after": first["data"][-1]["id"]}).json()
+    whole = client.get("/v1/events", params={"limit": 4}).json()
+    assert [e["id"] for e in first["data"] + second["data"]] == \
+        [e["id"] for e in whole["data"]]
+
+
 def test_a_merchant_over_its_rate_limit_gets_429_with_retry_after(stack: RunningStack) -> None:
     merchant = stack.environment.create_merchant("Busy Merchant")
     with psycopg.connect(stack.environment.settings.database_url, autocommit=True) as conn:

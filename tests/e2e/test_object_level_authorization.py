@@ -89,7 +89,7 @@ REFERENCES: dict[tuple[str, str, str], str] = {
     ("GET", "/v1/payments", "starting_after"):
         "another merchant's payment as a cursor answers as an unknown one does",
     ("GET", "/v1/events", "starting_after"):
-        "an integer position in the caller's own event list, not an object id",
+        "another merchant's event as a cursor answers as an unknown one does",
     ("GET", "/api/webhooks/deliveries", "endpoint_id"):
         "another merchant's endpoint as a filter answers as an unknown one does",
     ("POST", "/api/webhooks/test", "endpoint_id"):
@@ -521,14 +521,21 @@ def _payment_cursor_is_not_shared(owner: Owner, other: httpx.Client,
 def _event_cursor_stays_in_own_events(owner: Owner, other: httpx.Client,
                                       stack: RunningStack) -> list[str]:
     with psycopg.connect(stack.environment.settings.database_url) as conn:
-        row = conn.execute("SELECT max(seq) FROM events WHERE merchant_id = %s",
-                           (owner.merchant_id,)).fetchone()
-    assert row is not None and row[0] is not None, "the owner has no events yet"
-    page = other.get("/v1/events", params={"starting_after": row[0] + 1, "limit": 100})
-    if page.status_code != 200:
-        return [f"GET /v1/events?starting_after: {page.status_code} {page.text[:200]}"]
-    leaked = sorted(i for i in owner.ids if i in page.text)
-    return [f"GET /v1/events?starting_after shows {leaked}"] if leaked else []
+        row = conn.execute("SELECT id FROM events WHERE merchant_id = %s "
+                           "ORDER BY seq DESC LIMIT 1", (owner.merchant_id,)).fetchone()
+    assert row is not None, "the owner has no events yet"
+    event_id = row[0]
+    foreign = other.get("/v1/events", params={"starting_after": event_id, "limit": 100})
+    unknown = other.get("/v1/events", params={"starting_after": never_existed(event_id),
+                                              "limit": 100})
+    problems = []
+    if (foreign.status_code, foreign.text) != (unknown.status_code, unknown.text):
+        problems.append(f"GET /v1/events?starting_after: {foreign.text[:200]} "
+                        f"vs {unknown.text[:200]}")
+    leaked = sorted(i for i in owner.ids if i in foreign.text)
+    if leaked:
+        problems.append(f"GET /v1/events?starting_after shows {leaked}")
+    return problems
 
 
 def _delivery_filter_is_not_shared(owner: Owner, other: httpx.Client,
