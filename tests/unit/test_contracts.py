@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from ingest.contracts import (
@@ -11,6 +13,7 @@ from ingest.contracts import (
     PaymentRequested,
     UndecodableMessage,
     decode_request,
+    new_message_id,
 )
 from ingest.topics import CATALOG
 
@@ -70,3 +73,12 @@ def test_the_catalog_has_unique_names_and_sensible_partitions() -> None:
     assert len(names) == len(set(names))
     assert all(topic.partitions >= 1 for topic in CATALOG)
     assert CATALOG[0].name_for("test.abc.") == "test.abc.payments.requests"
+
+
+def test_message_ids_are_random_version_4_uuids_in_hex() -> None:
+    ids = [new_message_id() for _ in range(2_000)]
+    assert len(set(ids)) == len(ids)
+    for message_id in ids:
+        parsed = uuid.UUID(hex=message_id)
+        assert parsed.hex == message_id
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
