@@ -1,22 +1,69 @@
-"""Load shedding: past ``max_in_flight`` concurrent requests, answer 503 at once.
+"""Load shedding: past an adaptive bound of concurrent requests, answer 503 at once.
 
 A request that cannot be served in time still costs every process it touches; taking it
 anyway makes everyone slower until nobody is served in time (goodput collapse, measured on
 this kind of machine). Refusing early, with ``Retry-After``, keeps the accepted requests within
 their latency budget; the client's retry lands when there is room. Health checks are never
 shed.
+
+How many requests may be in flight is found at run time (``AdaptiveLimit``): a payment waits
+for its decision, so the API's in-flight requests are the queue of the whole pipeline (Kafka,
+the worker, the ledger). A fixed bound cannot fit both a quiet and a loaded machine: 256
+waiting payments are several seconds of work where the pipeline decides 50 a second.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import time
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
 
 UNSHED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@dataclass
+class AdaptiveLimit:
+    """The in-flight bound, additive increase / multiplicative decrease on latency (as TCP's
+    congestion window; Netflix's concurrency-limits AIMD).
+
+    A request slower than ``target_seconds`` means a queue is standing somewhere on the path:
+    the limit drops to ``backoff`` times the requests in flight then, once per round trip (a
+    slow answer from a request admitted before the last decrease says nothing new). A request
+    within the target adds ``1 / limit`` (about one per limit's worth of answers). The limit
+    stays within ``[floor, ceiling]``: below ``floor`` requests in flight nothing is shed, so
+    a small burst is never refused. Pure: the caller passes the clock."""
+
+    target_seconds: float
+    floor: int
+    ceiling: int
+    backoff: float = 0.8
+    limit: float = 0.0
+    last_decrease: float = -math.inf
+
+    def __post_init__(self) -> None:
+        assert self.target_seconds > 0 and 0 < self.backoff < 1, self
+        assert 1 <= self.floor <= self.ceiling, self
+        self.limit = float(self.ceiling) if self.limit == 0.0 else self.limit
+        assert self.floor <= self.limit <= self.ceiling, self
+
+    def admits(self, in_flight: int) -> bool:
+        return in_flight < max(self.floor, math.floor(self.limit))
+
+    def record(self, started: float, finished: float, in_flight: int) -> None:
+        """One answered request: admitted at ``started``, answered at ``finished`` with
+        ``in_flight`` requests (itself included) being served."""
+        assert finished >= started, (started, finished)
+        if finished - started > self.target_seconds:
+            if started > self.last_decrease:
+                self.limit = max(float(self.floor), min(self.limit, in_flight) * self.backoff)
+                self.last_decrease = finished
+        else:
+            self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
 
 
 @dataclass
@@ -25,15 +72,20 @@ class SheddingStats:
 
     in_flight: int = 0
     shed: int = 0
+    limit: float = 0.0
 
 
 class LoadShedding:
-    def __init__(self, app: ASGIApp, max_in_flight: int,
+    def __init__(self, app: ASGIApp, max_in_flight: int, min_in_flight: int | None = None,
+                 latency_target_seconds: float | None = None,
                  stats: SheddingStats | None = None) -> None:
-        assert max_in_flight >= 1
+        """Without a latency target the bound is ``max_in_flight``, fixed."""
         self.app = app
         self.max_in_flight = max_in_flight
+        self.adaptive = None if latency_target_seconds is None else AdaptiveLimit(
+            latency_target_seconds, min(min_in_flight or 1, max_in_flight), max_in_flight)
         self.stats = stats or SheddingStats()
+        self.stats.limit = max_in_flight
 
     @property
     def in_flight(self) -> int:
@@ -47,14 +99,27 @@ class LoadShedding:
         if scope["type"] != "http" or scope["path"] in UNSHED_PATHS:
             await self.app(scope, receive, send)
             return
-        if self.stats.in_flight >= self.max_in_flight:
+        if self.stats.in_flight >= self.max_in_flight or (
+                self.adaptive is not None and not self.adaptive.admits(self.stats.in_flight)):
             self.stats.shed += 1
             await _overloaded(send)
             return
         self.stats.in_flight += 1
+        started = time.monotonic()
+        answered: float | None = None
+
+        async def send_and_time(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start":
+                answered = time.monotonic()
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_and_time)
         finally:
+            if self.adaptive is not None and answered is not None:
+                self.adaptive.record(started, answered, self.stats.in_flight)
+                self.stats.limit = self.adaptive.limit
             self.stats.in_flight -= 1
 
 

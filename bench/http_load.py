@@ -29,6 +29,8 @@ class HttpError(Exception):
 class Answer:
     status: int
     body: bytes
+    retry_after: str | None = None
+    """The ``Retry-After`` header, if any (a shed answer must carry one)."""
 
 
 def encode_request(method: str, path: str, host: str, headers: dict[str, str],
@@ -37,6 +39,15 @@ def encode_request(method: str, path: str, host: str, headers: dict[str, str],
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def header_value(head: bytes, name: str) -> str | None:
+    """The value of header ``name`` (lower case) in a response head, None if absent."""
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name:
+            return value.strip()
+    return None
 
 
 def parse_head(head: bytes) -> tuple[int, int, bool]:
@@ -72,7 +83,8 @@ class _Connection:
             raise HttpError(f"connection closed or head too long: {error}") from error
         status, length, keep_alive = parse_head(head)
         body = await self.reader.readexactly(length) if length else b""
-        return Answer(status, body), keep_alive
+        retry_after = header_value(head, "retry-after") if status in (429, 503) else None
+        return Answer(status, body, retry_after), keep_alive
 
     def close(self) -> None:
         self.writer.close()
@@ -153,6 +165,7 @@ class Outcome:
     scheduled: float
     answered: float
     body: bytes = b""
+    retry_after: str | None = None
 
     @property
     def latency(self) -> float:
@@ -175,12 +188,15 @@ async def open_loop(send: Send, schedule: Sequence[float], max_outstanding: int,
     pending: set[asyncio.Task[None]] = set()
 
     async def one(index: int, scheduled: float) -> None:
+        retry_after = None
         try:
             answer = await send(index)
             status, body = answer.status, answer.body if keep_body(answer.status) else b""
+            retry_after = answer.retry_after
         except (HttpError, TimeoutError):
             status, body = 0, b""
-        outcomes[index] = Outcome(status, scheduled, time.monotonic() - start, body)
+        outcomes[index] = Outcome(status, scheduled, time.monotonic() - start, body,
+                                  retry_after)
 
     for index, offset in enumerate(schedule):
         delay = start + offset - time.monotonic()

@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     api_max_in_flight: int = Field(
         256, ge=1, description="concurrent requests one API process serves; past it, 503 at once"
     )
+    api_min_in_flight: int = Field(
+        16, ge=1, description="concurrent requests one API process always admits (the adaptive "
+        "bound between this and api_max_in_flight never sheds below it)"
+    )
+    api_latency_target_seconds: float | None = Field(
+        None, gt=0, description="answer time past which the API lowers its adaptive in-flight "
+        "bound; empty: a third of the decision budget"
+    )
     rate_limit_per_second: float = Field(
         100.0, gt=0, description="API requests per second per merchant (token bucket refill)"
     )

@@ -73,5 +73,8 @@ async def metrics(request: Request, services: ServicesDep) -> str:
             "# HELP payflow_api_shed_total Requests refused with 503 for lack of capacity.",
             "# TYPE payflow_api_shed_total counter",
             f"payflow_api_shed_total {shedding.shed}",
+            "# HELP payflow_api_in_flight_limit The adaptive bound of in-flight requests.",
+            "# TYPE payflow_api_in_flight_limit gauge",
+            f"payflow_api_in_flight_limit {shedding.limit:.1f}",
         ]
     return "\n".join(lines) + "\n"
