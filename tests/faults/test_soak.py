@@ -4,12 +4,13 @@ group has caught up at the end.
 
 The whole stack (api, worker, ledger, webhooks, analytics) runs on a database and topic prefix
 of the test's own; simulator payments arrive open loop at ``PAYFLOW_SOAK_RATE`` per second
-(default 20: comfortably inside what this 2-core machine sustains while other work shares it)
+(default 20: comfortably inside what this 2-core machine sustains at a load average of 2-5)
 for ``PAYFLOW_SOAK_SECONDS`` (default 600; shorter while developing). Every process's RSS is
 sampled every ``SAMPLE_SECONDS``. Bounded means: after a warm-up, the median RSS of the last
 third of the run exceeds that of the first third by less than ``GROWTH_LIMIT_MIB``. The
 figures (start, after the warm-up, peak, end, growth per process) are printed and written to
-``<PAYFLOW_HOME>/reports/soak.json``.
+``<PAYFLOW_HOME>/reports/soak.json``. Every answer must be 201/202, or 503/429 with
+``Retry-After`` when the shared machine is too loaded to keep up for a while.
 
 Marked ``slow`` and ``soak``: ``make test-soak`` runs it alone, ``make test-slow`` (CI) with the
 other long tests.
@@ -31,6 +32,7 @@ from bench.http_load import Outcome
 from bench.stats import latency_summary_ms
 from tests.faults.load import (
     ACCEPTED,
+    SHED,
     MemorySeries,
     accepted_ids,
     assert_applied_once,
@@ -90,7 +92,11 @@ def _soak(soak: IsolatedEnvironment, stack: RunningStack) -> None:
     report = _report(soak, outcomes, load_seconds, figures, memory, lags)
     _print_table(report)
     assert not stack.supervisor.dead(), [c.name for c in stack.supervisor.dead()]
-    assert set(statuses) <= set(ACCEPTED), f"answers other than 201/202: {dict(statuses)}"
+    # A machine shared with others' tests may not keep up with the rate for a while: the API
+    # then sheds (503 with Retry-After), which loses nothing; a 500 or no answer would.
+    assert set(statuses) <= {*ACCEPTED, *SHED}, f"answers other than 2xx/429/503: {statuses}"
+    unmarked = [o for o in outcomes if o.status in SHED and not o.retry_after]
+    assert unmarked == [], f"{len(unmarked)} shed answers without Retry-After"
     assert not any(lags.values()), f"consumer lag after the drain: {lags}"
     grown = {name: f["growth_mib"] for name, f in figures.items()
              if f["growth_mib"] >= GROWTH_LIMIT_MIB}
