@@ -60,10 +60,13 @@ class IsolatedEnvironment:
         return asyncio.run(create_or_add_key(self.settings.database_url, name, email))
 
 
-def prepare_environment() -> IsolatedEnvironment:
-    base = Settings()
+def prepare_environment(services: Settings | None = None) -> IsolatedEnvironment:
+    """``services``: settings naming a Kafka, PostgreSQL and Redis the caller runs itself
+    (``tests/faults/private_services.py``), used as they are; their ``home`` becomes the
+    processes' home too."""
+    base = services or Settings()
     env = dict(os.environ)
-    if not _reachable(base):
+    if services is None and not _reachable(base):
         env.update(_start_services(base))
         base = Settings(**_settings_overrides(env))
     database = f"payflow_test_{RUN_ID}"
@@ -82,6 +85,8 @@ def prepare_environment() -> IsolatedEnvironment:
         "PAYFLOW_BANK_TRANSFER_CLEARING_SECONDS": "1",
         "PAYFLOW_SANDBOX_DISPUTE_SECONDS": "1",
     }
+    if services is not None:
+        overrides["PAYFLOW_HOME"] = str(services.home)
     env.update(overrides)
     settings = Settings(**_settings_overrides(overrides), home=base.home)
     test_env = IsolatedEnvironment(settings, base.database_url, env)

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import shutil
 import subprocess
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -45,7 +46,10 @@ JVM_FLAGS = [
 class Kafka:
     name = "kafka"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, jvm_flags: Sequence[str] = JVM_FLAGS) -> None:
+        """``jvm_flags``: a throwaway broker (a fault test's) may trade peak speed for a
+        quicker start."""
+        self.jvm_flags = list(jvm_flags)
         host, _, port = settings.kafka_bootstrap.split(",")[0].rpartition(":")
         self.host = host or "127.0.0.1"
         self.port = int(port)
@@ -135,7 +139,7 @@ class Kafka:
     def _java(self, main_class: str, *args: str) -> list[str]:
         return [
             "java",
-            *JVM_FLAGS,
+            *self.jvm_flags,
             f"-Dkafka.logs.dir={self.logs}",
             f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
             "-cp",
