@@ -20,7 +20,7 @@ so every criterion is relative to what is measured in the same run:
    it counts as sustained and the rate doubles again (``MAX_ESCALATIONS``).
 
 Latency runs from each request's scheduled send (open loop) to its answer. The decision budget
-is the tests' 10 s, so a slow decision shows as latency rather than as a 202 at the budget.
+is 8 s, so a slow decision shows as latency rather than as a 202 at the budget.
 The figures (target, sustainable rate, offered, goodput, shed share, p50/p99, load average)
 are printed and written to ``<PAYFLOW_HOME>/reports/overload.json``. Marked slow: ``make
 test-slow``.
@@ -58,7 +58,10 @@ from tests.harness import IsolatedEnvironment, RunningStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
 
-BUDGET_SECONDS = 10.0
+BUDGET_SECONDS = 8.0
+"""Long, so that a slow decision shows as latency rather than as a 202 at the budget; under the
+10 s client timeout of the harness's warm-up payment (a budget of 10 s races it when the loaded
+machine takes that long to decide the first payment)."""
 BASELINE_RATE = 5.0
 MIN_TARGET_SECONDS = 1.0
 CALIBRATION_RATES = (10.0, 15.0, 20.0, 30.0, 40.0, 55.0, 75.0, 100.0, 135.0, 180.0, 250.0)
