@@ -11,9 +11,15 @@ so one payment's messages arrive in order at one consumer):
 3. the Kafka offsets are committed.
 
 A crash anywhere redelivers the batch: step 1 changes nothing the second time, and events the
-crash left unpublished are published by the outbox sweep, with the ids they were given. If a
-batch fails for another reason, its messages are retried one by one, and one that still fails
-goes to the dead-letter topic with the reason, so one poison message cannot stop the ledger.
+crash left unpublished are published by the outbox sweep, with the ids they were given.
+
+Failures are told apart by ``payflow.failures.classify``. While a dependency is away
+(PostgreSQL refusing connections, Kafka unreachable) the consumer commits nothing, backs off and
+retries the same batch until it returns: a good decision is never dead-lettered for an outage.
+A message that cannot be decoded, or that fails on its own when the batch is retried one
+message at a time, goes to the dead-letter topic with the reason, so one poison message cannot
+stop the ledger. Dead letters are at least once: an outage in the middle of a batch's dead
+letters may repeat some.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
 
@@ -48,6 +55,7 @@ from ledger import store
 from ledger.batch import OutboxEvent
 from ledger.handlers import SOURCE, BatchEffects, Handlers
 from ledger.settle import settle_day
+from payflow.failures import POOL_WAIT_SECONDS, Outage, apply_or_dead_letter, open_pool, rewind
 from payflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +64,11 @@ SWEEP_SECONDS = 5.0
 STALE_REQUEST_SECONDS = 30.0
 """A payment still undecided this long after its request was sent gets its request re-sent."""
 
+REDIS_TIMEOUT_SECONDS = 1.0
+"""A reply is best effort: a hung Redis must not hold up the ledger."""
+
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+Decoded: TypeAlias = tuple[Record, Message]
 
 
 class LedgerConsumer:
@@ -78,16 +90,21 @@ class LedgerConsumer:
             bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, linger_ms=5
         )
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            settings.database_url, min_size=1, max_size=4, open=False
+            settings.database_url, min_size=1, max_size=4, open=False,
+            timeout=POOL_WAIT_SECONDS,
         )
-        self.redis: Redis = Redis.from_url(settings.redis_url)
+        self.redis: Redis = Redis.from_url(
+            settings.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
         self.handlers = Handlers(settings)
         self._stopping = asyncio.Event()
         self._settled_day: date | None = None
         self.applied = 0
+        self.outage = Outage("ledger consumer", log)
+        self.sweep_outage = Outage("ledger sweep", log)
 
     async def run(self) -> None:
-        await self.pool.open(wait=True)
+        await open_pool(self.pool, self.outage)
         await self.producer.start()
         await self.consumer.start()
         log.info("ledger consumer started on %s, %s", self.decisions_topic, self.commands_topic)
@@ -97,11 +114,16 @@ class LedgerConsumer:
                 batches = await self.consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
                 records = [record for part in batches.values() for record in part]
                 if records:
-                    await self.process(records)
-                    await self.consumer.commit()
+                    try:
+                        await self.process(records)
+                        await self.consumer.commit()
+                    except Exception as error:
+                        rewind(self.consumer, batches)
+                        await self.outage.wait(error)
+                        continue
+                    self.outage.over()
                 if time.monotonic() - last_sweep > SWEEP_SECONDS:
-                    await self.sweep()
-                    await self.settle_when_due()
+                    await self.housekeeping()
                     last_sweep = time.monotonic()
         finally:
             await self.consumer.stop()
@@ -115,35 +137,34 @@ class LedgerConsumer:
     # --- batches
 
     async def process(self, records: list[Record]) -> None:
-        try:
-            effects = await self._apply_in_one_transaction(records)
-        except Exception:
-            log.exception("batch of %d failed; retrying its messages one by one", len(records))
-            effects = BatchEffects()
-            for record in records:
-                try:
-                    single = await self._apply_in_one_transaction([record])
-                except Exception as error:
-                    log.exception("dead-lettering %s@%d", record.topic, record.offset)
-                    await self._dead_letter(record, f"{type(error).__name__}: {error}")
-                    continue
-                effects.events += single.events
-                effects.replies += single.replies
-        await self.publish(effects.events)
-        await self.reply(effects.replies)
-        self.applied += len(records)
-
-    async def _apply_in_one_transaction(self, records: list[Record]) -> BatchEffects:
-        messages: list[tuple[str, Message]] = []
+        """Apply a batch (its poison isolated and dead-lettered), publish its events, reply.
+        Raises only what the caller should retry the batch for (a dependency away)."""
+        decoded: list[Decoded] = []
+        poison: list[tuple[Record, str]] = []
         for record in records:
             try:
-                messages.append((record.topic, self._decode(record)))
+                decoded.append((record, self._decode(record)))
             except UndecodableMessage as error:
-                await self._dead_letter(record, str(error))
-        if not messages:
-            return BatchEffects()
+                poison.append((record, str(error)))
+        applied = await apply_or_dead_letter(
+            decoded, self._apply_in_one_transaction, self._dead_letter_decoded, log)
+        effects = BatchEffects()
+        for single in applied:
+            effects.events += single.events
+            effects.replies += single.replies
+        await self.publish(effects.events)
+        await self.reply(effects.replies)
+        for record, reason in poison:
+            await self._dead_letter(record, reason)
+        self.applied += len(records)
+
+    async def _apply_in_one_transaction(self, decoded: Sequence[Decoded]) -> BatchEffects:
+        messages = [(record.topic, message) for record, message in decoded]
         async with self.pool.connection() as conn, conn.transaction():
             return await self.handlers.apply(conn, messages)
+
+    async def _dead_letter_decoded(self, decoded: Decoded, reason: str) -> None:
+        await self._dead_letter(decoded[0], reason)
 
     def _decode(self, record: Record) -> Message:
         if record.topic == self.decisions_topic:
@@ -183,6 +204,17 @@ class LedgerConsumer:
             log.warning("could not publish %d replies: %s", len(replies), error)
 
     # --- sweeps
+
+    async def housekeeping(self) -> None:
+        """The sweep and the daily settlement; while a dependency is away they fail, and are
+        tried again at the next sweep (the outage logged once)."""
+        try:
+            await self.sweep()
+            await self.settle_when_due()
+        except Exception as error:
+            self.sweep_outage.note(error)
+            return
+        self.sweep_outage.over()
 
     async def sweep(self) -> None:
         """Publish what a crash left in the outbox, re-send undecided requests, and fire the

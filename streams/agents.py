@@ -119,8 +119,11 @@ def route(w: Wiring) -> None:
     async def handle(records: list[ConsumerRecord[bytes, bytes]]) -> None:
         await send_all(w.app, route_batch(records, w.topics))
 
+    async def dead_letter(record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        await send_all(w.app, [w.topics.dead_letter_record(record, reason)])
+
     async def run() -> None:
-        await consume(w.settings, requests, "payflow-risk-route", handle,
+        await consume(w.settings, requests, "payflow-risk-route", handle, dead_letter,
                       max_records=w.settings.stream_batch_size)
 
     w.app.task(run)

@@ -11,7 +11,10 @@ group of its own (several workers split the partitions): ``consume`` here, used 
 - **feature log**: writes ``risk.feature-log`` entries into PostgreSQL in batches.
 
 Each commits its offsets only after the batch's effect (messages acknowledged by Kafka, rows
-committed in PostgreSQL): at-least-once, with idempotent effects.
+committed in PostgreSQL): at-least-once, with idempotent effects. Failures follow
+``payflow.failures``: while Kafka or PostgreSQL is away a batch is retried with backoff (nothing
+committed, the task stays up); a batch that fails for another reason is handled one message at a
+time, and a message that fails on its own is dead-lettered.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
@@ -29,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 from ingest.contracts import DisputeEvent, UndecodableMessage, decode_event
 from ingest.topics import FEATURE_LOG, PAYMENT_EVENTS, RISK_MERCHANTS, dead_letter
 from models.facts import label_facts
+from payflow.failures import POOL_WAIT_SECONDS, Outage, apply_or_dead_letter, open_pool, rewind
 from payflow.settings import Settings
 from streams import feature_log
 from streams.cases import encode_label
@@ -38,14 +42,20 @@ DISPUTE_MARKER = b'"dispute.created.v1"'
 COMMIT_EVERY_SECONDS = 0.5
 LABELS_GROUP = "payflow-risk-labels"
 FEATURE_LOG_GROUP = "payflow-feature-log"
-Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+Handler = Callable[[list[Record]], Awaitable[None]]
+DeadLetterer = Callable[[Record, str], Awaitable[None]]
+"""Sends one message to the dead letters with its reason, and waits for Kafka to have it."""
 
 
 async def consume(settings: Settings, topic: str, group: str, handle: Handler,
-                  max_records: int = 2000) -> None:
+                  dead_letter: DeadLetterer, max_records: int = 2000) -> None:
     """Feed ``handle`` batches from ``topic`` until cancelled; commit what it has handled at
     most every ``COMMIT_EVERY_SECONDS`` (a commit per batch was 4 % of the worker's CPU in a
-    profile), so a crash redelivers at most that much, to effects that are idempotent."""
+    profile), so a crash redelivers at most that much, to effects that are idempotent.
+
+    While a dependency is away, a batch is retried with backoff; a message ``handle`` fails
+    on for another reason, alone, goes to ``dead_letter``."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=settings.kafka_bootstrap,
         group_id=f"{settings.topic_prefix}{group}", enable_auto_commit=False,
@@ -55,12 +65,23 @@ async def consume(settings: Settings, topic: str, group: str, handle: Handler,
     await consumer.start()
     handled: dict[TopicPartition, int] = {}
     committed = time.monotonic()
+    outage = Outage(f"{group} consumer", log)
+
+    async def handle_batch(batch: Sequence[Record]) -> None:
+        await handle(list(batch))
+
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=int(COMMIT_EVERY_SECONDS * 1000))
             records = [record for part in batches.values() for record in part]
             if records:
-                await handle(records)
+                try:
+                    await apply_or_dead_letter(records, handle_batch, dead_letter, log)
+                except Exception as error:
+                    rewind(consumer, batches)
+                    await outage.wait(error)
+                    continue
+                outage.over()
                 handled.update((tp, part[-1].offset + 1) for tp, part in batches.items() if part)
             if handled and time.monotonic() - committed >= COMMIT_EVERY_SECONDS:
                 await _commit(consumer, handled)
@@ -106,32 +127,40 @@ async def forward_labels(settings: Settings) -> None:
                                                  key=label.merchant_id.encode()))
         await asyncio.gather(*sends)
 
+    async def dead_letter_one(record: Record, reason: str) -> None:
+        await (await _dead_letter(producer, prefix, record, reason, LABELS_GROUP))
+
     try:
-        await consume(settings, PAYMENT_EVENTS.name_for(prefix), LABELS_GROUP, handle)
+        await consume(settings, PAYMENT_EVENTS.name_for(prefix), LABELS_GROUP, handle,
+                      dead_letter_one)
     finally:
         await producer.stop()
 
 
 async def materialize_feature_log(settings: Settings) -> None:
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        settings.database_url, min_size=1, max_size=2, open=False)
-    await pool.open(wait=True)
+        settings.database_url, min_size=1, max_size=2, open=False, timeout=POOL_WAIT_SECONDS)
+    await open_pool(pool, Outage("feature log database", log))
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
                                 enable_idempotence=True, linger_ms=5)
     await producer.start()
 
     async def handle(records: list[ConsumerRecord[bytes, bytes]]) -> None:
         batch, poison = feature_log.rows([record.value for record in records])
+        await feature_log.write(pool, batch)
         sends = []
         for index, reason in poison.items():
             sends.append(await _dead_letter(producer, settings.topic_prefix, records[index],
                                             reason, FEATURE_LOG_GROUP))
         await asyncio.gather(*sends)
-        await feature_log.write(pool, batch)
+
+    async def dead_letter_one(record: Record, reason: str) -> None:
+        await (await _dead_letter(producer, settings.topic_prefix, record, reason,
+                                  FEATURE_LOG_GROUP))
 
     try:
         await consume(settings, FEATURE_LOG.name_for(settings.topic_prefix),
-                      FEATURE_LOG_GROUP, handle)
+                      FEATURE_LOG_GROUP, handle, dead_letter_one)
     finally:
         await producer.stop()
         await pool.close()

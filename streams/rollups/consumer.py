@@ -7,8 +7,11 @@ then commit the Kafka offsets. A crash before the database commit redelivers the
 counted once; a crash after it redelivers messages whose ids are already claimed.
 
 Review decisions are claimed per payment (``review:<payment id>``), so a decision the ledger
-ignores as a duplicate is not counted twice either. Undecodable messages go to the dead-letter
-topic with the reason.
+ignores as a duplicate is not counted twice either.
+
+Failures follow ``payflow.failures``: while PostgreSQL or Kafka is away the batch is retried
+with backoff and no offset is committed; an undecodable message, or one that cannot be counted
+on its own, goes to the dead-letter topic with the reason, and counting goes on.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from psycopg import AsyncConnection
@@ -26,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ingest.contracts import UndecodableMessage, decode_decision, decode_event
 from ingest.topics import PAYMENT_DECISIONS, PAYMENT_EVENTS, dead_letter
+from payflow.failures import POOL_WAIT_SECONDS, Outage, apply_or_dead_letter, open_pool, rewind
 from payflow.settings import Settings
 from streams.rollups import store
 from streams.rollups.model import BatchRollup, Contribution, contribution, review_contribution
@@ -35,6 +40,7 @@ MAX_BATCH = 1000
 PRUNE_EVERY_SECONDS = 3600.0
 CLAIM_RETENTION_DAYS = 31
 """Longer than the retention of both consumed topics (30 days)."""
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,26 +52,35 @@ class Review:
     time: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A message that counts: its claim id and what it adds."""
+
+    record: Record
+    claim: str
+    item: Contribution | Review
+
+
 @dataclass
 class ParsedBatch:
-    claims: dict[str, str] = field(default_factory=dict)
-    """Claim id → topic, for every message that counts."""
-    items: list[tuple[str, Contribution | Review]] = field(default_factory=list)
-    dead_letters: list[tuple[ConsumerRecord[bytes, bytes], str]] = field(default_factory=list)
+    items: list[Counted] = field(default_factory=list)
+    """Every message that counts, once per claim id."""
+    dead_letters: list[tuple[Record, str]] = field(default_factory=list)
 
 
-def parse(records: list[ConsumerRecord[bytes, bytes]], decisions_topic: str) -> ParsedBatch:
+def parse(records: list[Record], decisions_topic: str) -> ParsedBatch:
     """Decode a batch into what counts, keyed by claim id; poison messages set aside."""
     parsed = ParsedBatch()
+    seen: set[str] = set()
     for record in records:
         try:
             claim, item = _item(record, decisions_topic)
         except UndecodableMessage as error:
             parsed.dead_letters.append((record, str(error)))
             continue
-        if item is not None and claim not in parsed.claims:
-            parsed.claims[claim] = record.topic
-            parsed.items.append((claim, item))
+        if item is not None and claim not in seen:
+            seen.add(claim)
+            parsed.items.append(Counted(record, claim, item))
     return parsed
 
 
@@ -94,13 +109,15 @@ class AnalyticsConsumer:
         )
         self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            settings.database_url, min_size=1, max_size=2, open=False
+            settings.database_url, min_size=1, max_size=2, open=False,
+            timeout=POOL_WAIT_SECONDS,
         )
         self._stopping = asyncio.Event()
         self.counted = 0
+        self.outage = Outage("analytics consumer", log)
 
     async def run(self) -> None:
-        await self.pool.open(wait=True)
+        await open_pool(self.pool, self.outage)
         await self.producer.start()
         await self.consumer.start()
         log.info("analytics consumer started")
@@ -110,11 +127,20 @@ class AnalyticsConsumer:
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=MAX_BATCH)
                 records = [record for part in batches.values() for record in part]
                 if records:
-                    await self.process(records)
-                    await self.consumer.commit()
+                    try:
+                        await self.process(records)
+                        await self.consumer.commit()
+                    except Exception as error:
+                        rewind(self.consumer, batches)
+                        await self.outage.wait(error)
+                        continue
+                    self.outage.over()
                 if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
-                    await self.prune()
                     last_prune = time.monotonic()
+                    try:
+                        await self.prune()
+                    except Exception as error:  # housekeeping: the next hour tries again
+                        log.warning("could not prune analytics claims: %s", error)
         finally:
             await self.consumer.stop()
             await self.producer.stop()
@@ -123,19 +149,34 @@ class AnalyticsConsumer:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def process(self, records: list[Record]) -> None:
+        """Count a batch (poison dead-lettered). Raises only what the batch should be retried
+        for (a dependency away)."""
         parsed = parse(records, self.decisions_topic)
-        async with self.pool.connection() as conn, conn.transaction():
-            fresh = await store.claim(conn, parsed.claims)
-            items = [(claim, item) for claim, item in parsed.items if claim in fresh]
-            batch = BatchRollup().extend(await self._resolve(conn, items))
-            await store.write(conn, batch)
-        self.counted += len(items)
+        counted = await apply_or_dead_letter(parsed.items, self._count,
+                                             self._dead_letter_counted, log)
+        self.counted += sum(counted)
         for record, reason in parsed.dead_letters:
-            log.warning("dead-lettering a message from %s: %s", record.topic, reason[:200])
-            letter = dead_letter(self.prefix, record, reason, "payflow-analytics")
-            await self.producer.send_and_wait(letter.topic, letter.value, key=letter.key,
-                                              headers=letter.headers)
+            await self._dead_letter(record, reason)
+
+    async def _count(self, items: Sequence[Counted]) -> int:
+        """Claim the items' ids and add the fresh ones to their buckets, in one transaction;
+        how many were fresh."""
+        async with self.pool.connection() as conn, conn.transaction():
+            fresh = await store.claim(conn, {c.claim: c.record.topic for c in items})
+            new = [(c.claim, c.item) for c in items if c.claim in fresh]
+            batch = BatchRollup().extend(await self._resolve(conn, new))
+            await store.write(conn, batch)
+        return len(new)
+
+    async def _dead_letter_counted(self, counted: Counted, reason: str) -> None:
+        await self._dead_letter(counted.record, reason)
+
+    async def _dead_letter(self, record: Record, reason: str) -> None:
+        log.warning("dead-lettering a message from %s: %s", record.topic, reason[:200])
+        letter = dead_letter(self.prefix, record, reason, "payflow-analytics")
+        await self.producer.send_and_wait(letter.topic, letter.value, key=letter.key,
+                                          headers=letter.headers)
 
     async def _resolve(self, conn: AsyncConnection[Any],
                        items: list[tuple[str, Contribution | Review]]) -> list[Contribution]:

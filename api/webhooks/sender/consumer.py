@@ -4,15 +4,19 @@ For each batch from the event topics (consumer group ``payflow-webhooks``): deco
 merchants' enabled endpoints, plan one delivery per subscribed endpoint and insert them in one
 transaction (``UNIQUE (event_id, endpoint_id)`` makes a redelivered event a no-op), then commit
 the offsets. Sending happens elsewhere (``dispatcher``), so a slow endpoint never holds up
-consumption. Undecodable messages go to the dead-letter topic with the reason.
+consumption.
+
+Failures follow ``payflow.failures``: while PostgreSQL or Kafka is away the batch is retried
+with backoff and no offset is committed; an undecodable event, or one whose deliveries cannot
+be recorded on its own, goes to the dead-letter topic with the reason, and consumption goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from psycopg import AsyncConnection
@@ -22,12 +26,15 @@ from api.webhooks.events import plan_deliveries
 from api.webhooks.sender import store
 from ingest.contracts import AnyPublicEvent, UndecodableMessage, decode_event
 from ingest.topics import CATALOG, PAYMENT_EVENTS, dead_letter
+from payflow.failures import Outage, apply_or_dead_letter, rewind
 from payflow.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
 EVENT_TOPIC_NAMES = (PAYMENT_EVENTS.name, "payouts")
 """Topics whose events become webhooks; those not (yet) in the catalog are skipped."""
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+Decoded: TypeAlias = tuple[Record, AnyPublicEvent]
 
 
 def event_topics(prefix: str) -> list[str]:
@@ -55,6 +62,7 @@ class EventConsumer:
             fetch_max_wait_ms=100,
             max_poll_records=MAX_BATCH,
         )
+        self.outage = Outage("webhook event consumer", log)
 
     async def run(self, stopping: asyncio.Event) -> None:
         await self.consumer.start()
@@ -63,23 +71,38 @@ class EventConsumer:
             while not stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=300, max_records=MAX_BATCH)
                 records = [record for part in batches.values() for record in part]
-                if records:
+                if not records:
+                    continue
+                try:
                     await self.record(records)
                     await self.consumer.commit()
-                    self.on_recorded()
+                except Exception as error:
+                    rewind(self.consumer, batches)
+                    await self.outage.wait(error)
+                    continue
+                self.outage.over()
+                self.on_recorded()
         finally:
             await self.consumer.stop()
 
-    async def record(self, records: list[ConsumerRecord[bytes, bytes]]) -> int:
-        """Record the deliveries these messages call for; how many were planned."""
-        events: list[AnyPublicEvent] = []
+    async def record(self, records: list[Record]) -> int:
+        """Record the deliveries these messages call for (poison dead-lettered); how many were
+        planned. Raises only what the batch should be retried for (a dependency away)."""
+        decoded: list[Decoded] = []
+        poison: list[tuple[Record, str]] = []
         for record in records:
             try:
-                events.append(decode_event(record.value))
+                decoded.append((record, decode_event(record.value)))
             except UndecodableMessage as error:
-                await self.dead_letter(record, str(error))
-        if not events:
-            return 0
+                poison.append((record, str(error)))
+        planned = await apply_or_dead_letter(decoded, self._record_deliveries,
+                                             self._dead_letter_decoded, log)
+        for record, reason in poison:
+            await self.dead_letter(record, reason)
+        return sum(planned)
+
+    async def _record_deliveries(self, decoded: Sequence[Decoded]) -> int:
+        events = [event for _, event in decoded]
         async with self.pool.connection() as conn, conn.transaction():
             subscribers = await store.subscribers(conn, sorted({e.merchant_id for e in events}))
             planned = plan_deliveries(events, subscribers)
@@ -87,8 +110,11 @@ class EventConsumer:
                 await store.record_deliveries(conn, planned)
         return len(planned)
 
-    async def dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        log.error("undecodable event at %s[%d]@%d: %s", record.topic, record.partition,
+    async def _dead_letter_decoded(self, decoded: Decoded, reason: str) -> None:
+        await self.dead_letter(decoded[0], reason)
+
+    async def dead_letter(self, record: Record, reason: str) -> None:
+        log.error("dead-lettering the event at %s[%d]@%d: %s", record.topic, record.partition,
                   record.offset, reason[:200])
         letter = dead_letter(self.prefix, record, reason, "payflow-webhooks")
         await self.producer.send_and_wait(letter.topic, letter.value, key=letter.key,

@@ -28,6 +28,7 @@ from api.webhooks.schedule import DisablePolicy, RetrySchedule
 from api.webhooks.sender import store
 from api.webhooks.sender.attempt import AttemptResult, send
 from api.webhooks.signing_secrets import open_secret
+from payflow.failures import Outage
 from payflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Dispatcher:
         """Running attempts per merchant id."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()
+        self.outage = Outage("webhook dispatcher", log)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Dispatch until ``stopping``; then let running attempts finish within the timeout."""
@@ -63,8 +65,10 @@ class Dispatcher:
             self.wake.clear()
             try:
                 await self.dispatch_due()
-            except Exception:
-                log.exception("could not claim due webhook deliveries; retrying")
+            except Exception as error:
+                self.outage.note(error)  # retried at the next poll
+            else:
+                self.outage.over()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_seconds):
                     await self._woken(stopping)

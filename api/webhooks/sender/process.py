@@ -22,6 +22,7 @@ from api.webhooks.guard import guarded_client
 from api.webhooks.sender.consumer import EventConsumer
 from api.webhooks.sender.dispatcher import Dispatcher
 from api.webhooks.urls import UrlPolicy
+from payflow.failures import POOL_WAIT_SECONDS, open_pool
 from payflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ class WebhookSender:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            settings.database_url, min_size=1, max_size=6, open=False
+            settings.database_url, min_size=1, max_size=6, open=False,
+            timeout=POOL_WAIT_SECONDS,
         )
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True
@@ -48,7 +50,7 @@ class WebhookSender:
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        await self.pool.open(wait=True, timeout=30)
+        await open_pool(self.pool, self.consumer.outage)
         await self.producer.start()
         log.info("webhook sender started (retry schedule %s s)",
                  list(self.settings.webhooks_retry_schedule_seconds))
