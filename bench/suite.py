@@ -15,9 +15,8 @@ from typing import Any
 from bench.report import SummaryRow, Table, Target, format_quantity
 
 Rows = tuple[list[SummaryRow], list[Table]]
-QUIX_NOT_DONE = ("not done: the Quix Streams implementation of the same features was not "
-                 "built (it would run from its own venv, .payflow/bench/quix-venv, never a "
-                 "project dependency)")
+QUIX_QUICK = ("not run in --quick: its venv's first install alone takes minutes; "
+              "`python -m bench --only streams` (full sizes) runs it")
 
 
 @dataclass(frozen=True)
@@ -47,9 +46,10 @@ def run_api(clients: int, seconds: float, warm_seconds: float) -> dict[str, Any]
     return api.measure(clients, seconds, warm_seconds)
 
 
-def run_streams(payments: int, rate: float, seconds: float) -> dict[str, Any]:
-    """One worker's throughput on a pre-filled topic, the raw aiokafka pass-through on that same
-    topic, then the worker's latency at a paced rate (``bench.streams``' own method)."""
+def run_streams(payments: int, rate: float, seconds: float, quix: bool) -> dict[str, Any]:
+    """One worker's throughput on a pre-filled topic; on that same topic the raw aiokafka
+    pass-through and (``quix``) the Quix Streams app doing the worker's work
+    (``bench.quix``); then the worker's latency at a paced rate (``bench.streams``)."""
     from bench import streams
     from bench.passthrough import passthrough
     from bench.sandbox import sandbox
@@ -59,11 +59,23 @@ def run_streams(payments: int, rate: float, seconds: float) -> dict[str, Any]:
         bootstrap_model(box.settings)
         throughput = streams.throughput(box.settings, box.supervisor, payments)
         reference = asyncio.run(passthrough(box.settings))
+        peer = _quix(box.settings) if quix else {"status": "not_run", "reason": QUIX_QUICK}
         latency = streams.latency(box.settings, rate, seconds)
     return {"batch_size": box.settings.stream_batch_size,
             "batch_wait_seconds": box.settings.stream_batch_wait_seconds,
             "throughput": throughput, "passthrough_reference": reference, "latency": latency,
-            "quix_streams": {"status": "not_done", "reason": QUIX_NOT_DONE}}
+            "quix_streams": peer}
+
+
+def _quix(settings: Any) -> dict[str, Any]:
+    """The Quix Streams figures, or why there are none (a failure here keeps the rest)."""
+    from bench import quix
+
+    try:
+        return {"status": "ok", **quix.measure(settings)}
+    except Exception as error:
+        print(f"bench: the Quix Streams run failed: {error}", flush=True)
+        return {"status": "failed", "reason": f"{type(error).__name__}: {error}"[:2000]}
 
 
 def run_ledger(payments: int, merchants: int, pgbench_seconds: int,
@@ -89,6 +101,12 @@ def run_endtoend(rates: list[float], seconds: float, drain_seconds: float) -> di
     from bench import endtoend
 
     return endtoend.measure(tuple(rates), seconds, drain_seconds)
+
+
+def run_scaleout(rate: float, seconds: float, drain_seconds: float) -> dict[str, Any]:
+    from bench import scaleout
+
+    return scaleout.measure(rate, seconds, drain_seconds)
 
 
 # --- summarizing (pure)
@@ -137,6 +155,8 @@ def rows_api(f: dict[str, Any]) -> Rows:
 
 def rows_streams(f: dict[str, Any]) -> Rows:
     worker, raw, latency = f["throughput"], f["passthrough_reference"], f["latency"]
+    peer = f["quix_streams"]
+    ran = peer["status"] == "ok"
     rows = [
         SummaryRow("streams", "decisions/s of one worker (pre-filled topic)",
                    worker["decisions_per_second"], "/s", "raw aiokafka pass-through",
@@ -147,21 +167,32 @@ def rows_streams(f: dict[str, Any]) -> Rows:
         SummaryRow("streams", f"request → decision p99 at {latency['rate_per_second']:g}/s",
                    latency.get("p99_ms"), "ms",
                    note=f"{latency['decided_within_15_s']}/{latency['sent']} decided"),
-        SummaryRow("streams", "Quix Streams, same features: decisions/s", None, "/s",
-                   note="not done"),
+        SummaryRow("streams", "decisions/s of one worker", worker["decisions_per_second"], "/s",
+                   "Quix Streams, same features and decisions",
+                   peer.get("decisions_per_second"), "/s",
+                   note="" if ran else f"Quix {peer['status'].replace('_', ' ')}"),
+        SummaryRow("streams", "worker CPU per decision", worker["worker_cpu_us_per_decision"],
+                   "µs", "Quix Streams CPU per decision", peer.get("cpu_us_per_decision"),
+                   "µs", note="" if ran else f"Quix {peer['status'].replace('_', ' ')}"),
     ]
-    table = Table("Streams: one worker", ("figure", "value"), (
-        ("payments pre-filled", f"{worker['payments']:,}"),
-        ("worker decisions/s", f"{worker['decisions_per_second']:,}"),
-        ("worker CPU µs per decision", f"{worker['worker_cpu_us_per_decision']:,}"),
-        ("pass-through messages/s", f"{raw['messages_per_second']:,}"),
-        ("pass-through CPU µs per message", f"{raw['cpu_us_per_message']:,}"),
-        (f"latency at {latency['rate_per_second']:g}/s for {latency['seconds']:g} s: "
-         "p50 / p99 / max", " / ".join(_ms(latency.get(k)) for k in ("p50_ms", "p99_ms",
-                                                                      "max_ms"))),
-        ("Quix Streams", f["quix_streams"]["reason"]),
+    quix_row = ((f"{peer['decisions_per_second']:,}", f"{peer['cpu_us_per_decision']:,}",
+                 f"{peer['decisions']:,}") if ran else (peer["reason"], "—", "—"))
+    table = Table("Streams: one process each on the same pre-filled topic", (
+        "engine", "decisions (messages)/s", "CPU µs per decision (message)", "count"), (
+        ("payflow worker (Faust + aiokafka, 4 repartitions)",
+         f"{worker['decisions_per_second']:,}", f"{worker['worker_cpu_us_per_decision']:,}",
+         f"{worker['decisions']:,}"),
+        ("Quix Streams app, same features and decisions (group_by x4)", *quix_row),
+        ("raw aiokafka pass-through (no decoding, no state)",
+         f"{raw['messages_per_second']:,}", f"{raw['cpu_us_per_message']:,}",
+         f"{raw['messages']:,}"),
     ))
-    return rows, [table]
+    latency_table = Table("Streams: worker latency", ("figure", "value"), (
+        (f"request produced → decision produced at {latency['rate_per_second']:g}/s for "
+         f"{latency['seconds']:g} s: p50 / p99 / max", " / ".join(
+             _ms(latency.get(k)) for k in ("p50_ms", "p99_ms", "max_ms"))),
+    ))
+    return rows, [table, latency_table]
 
 
 def rows_ledger(f: dict[str, Any]) -> Rows:
@@ -235,12 +266,22 @@ def _steps_table(f: dict[str, Any]) -> Table:
                 *(f"{s[k]:.1%}" for k in ("synchronous_share", "pending_share", "shed_share",
                                            "failed_share")),
                 f"{sum(s['consumer_lag_at_end'].values()):,}",
-                f"{s['drain_seconds']:g} s" + ("" if s["drained"] else " (not drained)"))
+                f"{s['drain_seconds']:g} s" + ("" if s["drained"] else " (not drained)"),
+                *(_lag(s.get(key, {})) for key in ("decision_to_ledger",
+                                                   "ledger_to_webhook_delivery")))
 
     return Table(f"End-to-end, open loop, {f['seconds_per_rate']:g} s per rate", (
         "rate/s", "answered/s", "payments created", "p50", "p95", "p99", "max", "201 in budget",
         "202 pending",
-        "shed 429/503", "failed", "lag at end", "drain"), tuple(row(s) for s in f["steps"]))
+        "shed 429/503", "failed", "lag at end", "drain", "decision → ledger p50 / p99",
+        "ledger → webhook delivered p50 / p99"), tuple(row(s) for s in f["steps"]))
+
+
+def _lag(summary: dict[str, Any]) -> str:
+    """``p50 / p99 (n)`` of a lag summary, or — where it was not measured."""
+    if not summary.get("count"):
+        return "—"
+    return f"{_ms(summary['p50_ms'])} / {_ms(summary['p99_ms'])} ({summary['count']:,})"
 
 
 def _cpu_table(steps: list[dict[str, Any]]) -> Table:
@@ -258,6 +299,45 @@ def _cpu_table(steps: list[dict[str, Any]]) -> Table:
         for s in steps))
 
 
+def rows_scaleout(f: dict[str, Any]) -> Rows:
+    """Each layout's throughput and CPU per payment against the first layout's (one of each)."""
+    runs = f["runs"]
+    base = runs[0]
+
+    def layout(run: dict[str, Any]) -> str:
+        return f"{run['workers']} worker(s) + {run['ledger_consumers']} ledger consumer(s)"
+
+    rows = []
+    for run in runs[1:]:
+        rows += [
+            SummaryRow("scale-out", f"{layout(run)}: answered/s at {f['rate_per_second']:g}/s "
+                       "offered", run["achieved_per_second"], "/s", layout(base),
+                       base["achieved_per_second"], "/s"),
+            SummaryRow("scale-out", f"{layout(run)}: CPU per payment, api + workers + ledgers "
+                       "+ webhooks", run["cpu_ms_per_payment_total"], "ms", layout(base),
+                       base["cpu_ms_per_payment_total"], "ms"),
+            SummaryRow("scale-out", f"{layout(run)}: authorization p99",
+                       run["latency"]["p99_ms"], "ms", layout(base),
+                       base["latency"]["p99_ms"], "ms"),
+        ]
+    names = ("api", "worker", "ledger", "webhooks")
+    table = Table(f"Scale-out at {f['rate_per_second']:g}/s offered for {f['seconds']:g} s "
+                  "(CPU ms per payment; workers and ledger consumers summed)", (
+        "layout", "answered/s", "p50", "p99", "201 in budget", "decision → ledger p50 / p99",
+        *names, "total", "kafka", "postgres", "machine", "cores busy", "drain"), tuple(
+        (layout(run), f"{run['achieved_per_second']:,}", _ms(run["latency"]["p50_ms"]),
+         _ms(run["latency"]["p99_ms"]), f"{run['synchronous_share']:.1%}",
+         _lag(run.get("decision_to_ledger", {})),
+         *(f"{run['cpu_ms_per_payment'].get(n, 0):.2f}" for n in names),
+         f"{run['cpu_ms_per_payment_total']:.2f}",
+         *(f"{run['cpu_ms_per_payment'].get(n, 0):.2f}" for n in ("kafka", "postgres",
+                                                                   "machine")),
+         f"{run.get('machine_busy_share', 0):.0%}",
+         f"{run['drain_seconds']:g} s" + ("" if run["drained"] else " (not drained)"))
+        for run in runs))
+    return rows, [table]
+
+
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("scoring", "rows/s of the fraud model's batch and single-row predict",
               {"rows": 20_000, "batch": 500, "single": 500},
@@ -265,9 +345,11 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("api", "POST /v1/payments req/s with nothing consuming, vs a trivial endpoint",
               {"clients": 32, "seconds": 3.0, "warm_seconds": 1.0},
               {"clients": 32, "seconds": 20.0, "warm_seconds": 3.0}, run_api, rows_api),
-    Benchmark("streams", "one worker's decisions/s and latency, vs raw aiokafka pass-through",
-              {"payments": 2_000, "rate": 100.0, "seconds": 5.0},
-              {"payments": 20_000, "rate": 1000.0, "seconds": 20.0}, run_streams, rows_streams),
+    Benchmark("streams", "one worker's decisions/s and latency, vs raw aiokafka pass-through "
+              "and (full run) Quix Streams",
+              {"payments": 2_000, "rate": 100.0, "seconds": 5.0, "quix": False},
+              {"payments": 20_000, "rate": 1000.0, "seconds": 20.0, "quix": True},
+              run_streams, rows_streams),
     Benchmark("ledger", "ledger consumer postings/s, vs COPY and pgbench",
               {"payments": 2_000, "merchants": 100, "pgbench_seconds": 3,
                "timeout_seconds": 120.0},
@@ -280,6 +362,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               {"rates": [100.0, 200.0], "seconds": 20.0, "drain_seconds": 10.0},
               {"rates": [200.0, 500.0, 1000.0, 2000.0], "seconds": 60.0,
                "drain_seconds": 60.0}, run_endtoend, rows_endtoend),
+    Benchmark("scaleout", "the same open-loop load with 1 worker + 1 ledger consumer, then 2 + 2",
+              {"rate": 100.0, "seconds": 10.0, "drain_seconds": 20.0},
+              {"rate": 400.0, "seconds": 30.0, "drain_seconds": 60.0},
+              run_scaleout, rows_scaleout),
 )
 NAMES = tuple(benchmark.name for benchmark in BENCHMARKS)
 

@@ -30,7 +30,8 @@ def bench(
         "(end to end at 100 and 200 payments/s for 20 s each)")] = False,
     only: Annotated[str, typer.Option(
         "--only", metavar="NAME[,NAME]",
-        help="Run only these: scoring, api, streams, ledger, dashboard, e2e (default: all)")] = "",
+        help="Run only these: scoring, api, streams, ledger, dashboard, e2e, scaleout "
+        "(default: all)")] = "",
     out: Annotated[Path | None, typer.Option(
         "--out", help="Directory for results.json, summary.md and bench.png "
         "(default: PAYFLOW_HOME/bench/<UTC timestamp>/)")] = None,

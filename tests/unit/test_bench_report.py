@@ -178,20 +178,82 @@ def test_end_to_end_rows_report_the_rates_within_each_limit_and_the_cpu_budget()
                                                                      "drain end) and peak RSS MB"]
 
 
-def test_the_streams_rows_say_quix_was_not_done_rather_than_invent_a_figure() -> None:
-    figures = {"throughput": {"payments": 5000, "decisions_per_second": 3600.0,
-                              "worker_cpu_us_per_decision": 260.0},
-               "passthrough_reference": {"messages_per_second": 18000,
-                                         "cpu_us_per_message": 40.0},
-               "latency": {"rate_per_second": 200.0, "seconds": 10.0, "sent": 2000,
-                           "decided_within_15_s": 2000, "p50_ms": 40.0, "p99_ms": 90.0,
-                           "max_ms": 120.0},
-               "quix_streams": {"status": "not_done", "reason": "not done: not built"}}
-    rows, _ = rows_streams(figures)
-    quix = next(row for row in rows if "Quix" in row.figure)
-    assert quix.value is None and quix.note == "not done"
+def _streams_figures(quix: dict[str, Any]) -> dict[str, Any]:
+    return {"throughput": {"payments": 5000, "decisions": 5000, "decisions_per_second": 3600.0,
+                           "worker_cpu_us_per_decision": 260.0},
+            "passthrough_reference": {"messages": 5001, "messages_per_second": 18000,
+                                      "cpu_us_per_message": 40.0},
+            "latency": {"rate_per_second": 200.0, "seconds": 10.0, "sent": 2000,
+                        "decided_within_15_s": 2000, "p50_ms": 40.0, "p99_ms": 90.0,
+                        "max_ms": 120.0},
+            "quix_streams": quix}
+
+
+def test_the_streams_rows_say_quix_was_not_run_rather_than_invent_a_figure() -> None:
+    rows, tables = rows_streams(_streams_figures({"status": "not_run",
+                                                 "reason": "not run in --quick"}))
+    quix = [row for row in rows if "Quix" in row.reference]
+    assert len(quix) == 2
+    assert all(row.reference_value is None and row.ratio is None for row in quix)
+    assert all(row.note == "Quix not run" for row in quix)
+    assert tables[0].rows[1][1] == "not run in --quick"
     worker = rows[0]
     assert worker.ratio == pytest.approx(0.2) and worker.met is False
+
+
+def test_the_streams_rows_compare_the_worker_with_quix_streams_and_the_pass_through() -> None:
+    rows, tables = rows_streams(_streams_figures({
+        "status": "ok", "decisions": 5001, "decisions_per_second": 7200.0,
+        "cpu_us_per_decision": 130.0}))
+    throughput = next(row for row in rows if row.reference.startswith("Quix Streams, same"))
+    cpu = next(row for row in rows if row.reference == "Quix Streams CPU per decision")
+    assert throughput.ratio == pytest.approx(0.5) and throughput.note == ""
+    assert cpu.ratio == pytest.approx(2.0)
+    assert [row[0].split(" ")[0] for row in tables[0].rows] == ["payflow", "Quix", "raw"]
+    assert tables[0].rows[1][1:] == ("7,200.0", "130.0", "5,001")
+
+
+def test_the_quix_venv_pins_payflow_s_own_scientific_stack() -> None:
+    from importlib import metadata
+
+    from bench.quix import QUIXSTREAMS, requirements
+
+    pinned = requirements()
+    assert pinned[0] == QUIXSTREAMS
+    assert f"scikit-learn=={metadata.version('scikit-learn')}" in pinned
+    assert f"skops=={metadata.version('skops')}" in pinned
+
+
+def test_end_to_end_rows_show_the_ledger_and_webhook_lags_where_measured() -> None:
+    measured = _e2e_step(100, 120, 1.0, True) | {
+        "decision_to_ledger": {"count": 2000, "p50_ms": 35.0, "p95_ms": 60.0, "p99_ms": 80.5,
+                               "max_ms": 90.0},
+        "ledger_to_webhook_delivery": {"count": 0, "p50_ms": None, "p95_ms": None,
+                                       "p99_ms": None, "max_ms": None}}
+    figures = {"rates": [100.0], "seconds_per_rate": 20.0, "steps": [measured],
+               "highest_rate_p99_under_2s": 100.0, "highest_rate_p99_under_250ms": 100.0}
+    _, tables = rows_endtoend(figures)
+    steps = tables[0]
+    assert steps.headers[-2:] == ("decision → ledger p50 / p99",
+                                  "ledger → webhook delivered p50 / p99")
+    assert steps.rows[0][-2:] == ("35.0 ms / 80.5 ms (2,000)", "—")
+
+
+def test_scale_out_rows_compare_each_layout_with_one_of_each() -> None:
+    from bench.scaleout import parse_layouts
+    from bench.suite import rows_scaleout
+
+    assert parse_layouts("1x1, 2x2") == ((1, 1), (2, 2))
+    one = _e2e_step(400, 150, 1.0, True) | {"workers": 1, "ledger_consumers": 1}
+    two = _e2e_step(400, 120, 1.0, True) | {"workers": 2, "ledger_consumers": 2,
+                                            "cpu_ms_per_payment_total": 5.04}
+    rows, tables = rows_scaleout({"rate_per_second": 400.0, "seconds": 30.0,
+                                  "runs": [one, two]})
+    cpu = next(row for row in rows if "CPU per payment" in row.figure)
+    assert cpu.figure.startswith("2 worker(s) + 2 ledger consumer(s)")
+    assert cpu.reference == "1 worker(s) + 1 ledger consumer(s)"
+    assert cpu.ratio == pytest.approx(1.2)
+    assert len(tables[0].rows) == 2 and tables[0].rows[1][0].startswith("2 worker(s)")
 
 
 def test_an_open_loop_step_counts_every_scheduled_request_once() -> None:
