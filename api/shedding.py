@@ -34,6 +34,8 @@ class AdaptiveLimit:
     A request slower than ``target_seconds`` means a queue is standing somewhere on the path:
     the limit drops to ``backoff`` times the requests in flight then, once per round trip (a
     slow answer from a request admitted before the last decrease says nothing new). A request
+    still waiting past the target says so as early as it can (``waiting``): the bound falls
+    before the queue behind it grows further. A request
     within the target adds ``1 / limit`` (about one per limit's worth of answers). The limit
     stays within ``[floor, ceiling]``: below ``floor`` requests in flight nothing is shed, so
     a small burst is never refused. Pure: the caller passes the clock."""
@@ -59,11 +61,20 @@ class AdaptiveLimit:
         ``in_flight`` requests (itself included) being served."""
         assert finished >= started, (started, finished)
         if finished - started > self.target_seconds:
-            if started > self.last_decrease:
-                self.limit = max(float(self.floor), min(self.limit, in_flight) * self.backoff)
-                self.last_decrease = finished
+            self._slow(started, finished, in_flight)
         else:
             self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+
+    def waiting(self, oldest_started: float, now: float, in_flight: int) -> None:
+        """The oldest request in flight was admitted at ``oldest_started``: once it has waited
+        past the target the queue is standing already, before any slow answer says so."""
+        if now - oldest_started > self.target_seconds:
+            self._slow(oldest_started, now, in_flight)
+
+    def _slow(self, started: float, now: float, in_flight: int) -> None:
+        if started > self.last_decrease:
+            self.limit = max(float(self.floor), min(self.limit, in_flight) * self.backoff)
+            self.last_decrease = now
 
 
 @dataclass
@@ -86,6 +97,9 @@ class LoadShedding:
             latency_target_seconds, min(min_in_flight or 1, max_in_flight), max_in_flight)
         self.stats = stats or SheddingStats()
         self.stats.limit = max_in_flight
+        self._admitted: dict[int, float] = {}
+        """When each request in flight was admitted, oldest first (dicts keep insertion order)."""
+        self._sequence = 0
 
     @property
     def in_flight(self) -> int:
@@ -99,13 +113,19 @@ class LoadShedding:
         if scope["type"] != "http" or scope["path"] in UNSHED_PATHS:
             await self.app(scope, receive, send)
             return
+        started = time.monotonic()
+        if self.adaptive is not None and self._admitted:
+            oldest = next(iter(self._admitted.values()))
+            self.adaptive.waiting(oldest, started, self.stats.in_flight)
         if self.stats.in_flight >= self.max_in_flight or (
                 self.adaptive is not None and not self.adaptive.admits(self.stats.in_flight)):
             self.stats.shed += 1
             await _overloaded(send)
             return
         self.stats.in_flight += 1
-        started = time.monotonic()
+        self._sequence += 1
+        sequence = self._sequence
+        self._admitted[sequence] = started
         answered: float | None = None
 
         async def send_and_time(message: Message) -> None:
@@ -120,6 +140,7 @@ class LoadShedding:
             if self.adaptive is not None and answered is not None:
                 self.adaptive.record(started, answered, self.stats.in_flight)
                 self.stats.limit = self.adaptive.limit
+            del self._admitted[sequence]
             self.stats.in_flight -= 1
 
 

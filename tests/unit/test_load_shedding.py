@@ -93,3 +93,13 @@ async def test_the_middleware_sheds_past_the_adaptive_bound_once_answers_are_slo
     assert shedding.stats.limit == 6.4
     statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
     assert statuses.count(503) == 2 and statuses.count(201) == 18
+
+
+def test_a_request_waiting_past_the_target_cuts_the_bound_before_any_slow_answer() -> None:
+    limit = AdaptiveLimit(target_seconds=0.5, floor=4, ceiling=256)
+    limit.waiting(oldest_started=10.0, now=10.4, in_flight=60)
+    assert limit.limit == 256.0
+    limit.waiting(oldest_started=10.0, now=10.6, in_flight=60)
+    assert limit.limit == 48.0
+    limit.record(started=10.0, finished=11.0, in_flight=55)  # the same request, answered
+    assert limit.limit == 48.0
