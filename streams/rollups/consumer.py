@@ -128,13 +128,14 @@ class AnalyticsConsumer:
                 records = [record for part in batches.values() for record in part]
                 if records:
                     try:
-                        await self.process(records)
+                        counts = await self.process(records)
                         await self.consumer.commit()
                     except Exception as error:
                         rewind(self.consumer, batches)
                         await self.outage.wait(error)
                         continue
-                    self.outage.over()
+                    if counts:  # a batch of uncounted decisions does not need PostgreSQL
+                        self.outage.over()
                 if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
                     last_prune = time.monotonic()
                     try:
@@ -149,15 +150,16 @@ class AnalyticsConsumer:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def process(self, records: list[Record]) -> None:
-        """Count a batch (poison dead-lettered). Raises only what the batch should be retried
-        for (a dependency away)."""
+    async def process(self, records: list[Record]) -> int:
+        """Count a batch (poison dead-lettered); how many of its messages count. Raises only
+        what the batch should be retried for (a dependency away)."""
         parsed = parse(records, self.decisions_topic)
         counted = await apply_or_dead_letter(parsed.items, self._count,
                                              self._dead_letter_counted, log)
         self.counted += sum(counted)
         for record, reason in parsed.dead_letters:
             await self._dead_letter(record, reason)
+        return len(parsed.items)
 
     async def _count(self, items: Sequence[Counted]) -> int:
         """Claim the items' ids and add the fresh ones to their buckets, in one transaction;
