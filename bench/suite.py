@@ -27,6 +27,8 @@ class Benchmark:
     full: dict[str, Any]
     run: Callable[..., dict[str, Any]]
     rows: Callable[[dict[str, Any]], Rows]
+    in_quick: bool = True
+    """Whether ``--quick`` without ``--only`` runs it (``--quick --only NAME`` always does)."""
 
     def parameters(self, quick: bool) -> dict[str, Any]:
         return dict(self.quick if quick else self.full)
@@ -365,17 +367,19 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("scaleout", "the same open-loop load with 1 worker + 1 ledger consumer, then 2 + 2",
               {"rate": 100.0, "seconds": 10.0, "drain_seconds": 20.0},
               {"rate": 400.0, "seconds": 30.0, "drain_seconds": 60.0},
-              run_scaleout, rows_scaleout),
+              run_scaleout, rows_scaleout, in_quick=False),
 )
 NAMES = tuple(benchmark.name for benchmark in BENCHMARKS)
 
 
-def select(only: str) -> list[Benchmark]:
-    """The benchmarks named in ``only`` (comma-separated, in suite order; empty: all);
-    ValueError naming any unknown name."""
+def select(only: str, quick: bool = False) -> list[Benchmark]:
+    """The benchmarks named in ``only`` (comma-separated, in suite order; empty: all, or in
+    ``quick`` mode all those that fit its budget); ValueError naming any unknown name."""
     wanted = [name.strip() for name in only.split(",") if name.strip()]
     unknown = sorted(set(wanted) - set(NAMES))
     if unknown:
         raise ValueError(f"unknown benchmark(s): {', '.join(unknown)}; choose from "
                          f"{', '.join(NAMES)}")
-    return [b for b in BENCHMARKS if not wanted or b.name in wanted]
+    if not wanted:
+        return [b for b in BENCHMARKS if b.in_quick or not quick]
+    return [b for b in BENCHMARKS if b.name in wanted]

@@ -31,7 +31,7 @@ def bench(
     only: Annotated[str, typer.Option(
         "--only", metavar="NAME[,NAME]",
         help="Run only these: scoring, api, streams, ledger, dashboard, e2e, scaleout "
-        "(default: all)")] = "",
+        "(default: all; --quick leaves out scaleout unless named here)")] = "",
     out: Annotated[Path | None, typer.Option(
         "--out", help="Directory for results.json, summary.md and bench.png "
         "(default: PAYFLOW_HOME/bench/<UTC timestamp>/)")] = None,
@@ -48,7 +48,7 @@ def bench(
             typer.echo(f"{benchmark.name:10} {benchmark.description}")
         return
     try:
-        selected = suite.select(only)
+        selected = suite.select(only, quick)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--only") from error
     stop_on_terminate()

@@ -136,6 +136,8 @@ def test_the_load_generator_speaks_plain_http_1_1() -> None:
 def test_only_selects_benchmarks_in_suite_order_and_refuses_unknown_names() -> None:
     assert [b.name for b in select("e2e,scoring")] == ["scoring", "e2e"]
     assert len(select("")) == len(BENCHMARKS)
+    assert "scaleout" not in [b.name for b in select("", quick=True)]  # two stacks: too long
+    assert [b.name for b in select("scaleout", quick=True)] == ["scaleout"]
     with pytest.raises(ValueError, match="unknown benchmark"):
         select("api,nope")
 
