@@ -9,6 +9,7 @@ with the transaction as committed so far; the command is still applied, once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -37,15 +38,18 @@ async def run_command(
         raise not_found("payment", payment_id)
     command = build(services.replies.channel)
     topic = PAYMENT_COMMANDS.name_for(services.settings.topic_prefix)
+    budget = services.settings.decision_budget_seconds
     try:
-        await services.producer.send_and_wait(topic, command.encode(), key=command.key())
-    except KafkaError as error:
-        log.warning("command %s not sent: %s", command.id, error)
+        # Bounded by the budget: the producer's own limits are not (see api.payments).
+        async with asyncio.timeout(max(budget - (time.monotonic() - started), 0.25)):
+            await services.producer.send_and_wait(topic, command.encode(), key=command.key())
+    except (KafkaError, TimeoutError) as error:
+        log.warning("command %s not sent: %r", command.id, error)
         raise ApiError(503, "service_unavailable",
                        "The payment could not be changed right now; retry shortly.",
                        type="api_error", headers={"Retry-After": "2"}) from error
-    budget = services.settings.decision_budget_seconds - (time.monotonic() - started)
-    outcome = await services.replies.wait(command.id, max(budget, 0.0))
+    remaining = budget - (time.monotonic() - started)
+    outcome = await services.replies.wait(command.id, max(remaining, 0.0))
     if outcome is None:
         async with services.autocommit() as conn:
             latest = await repository.get_transaction(conn, merchant_id, payment_id)

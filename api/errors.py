@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,45 @@ def _validation_response(error: RequestValidationError) -> JSONResponse:
                         status_code=422 if location and location[0] == "body" else 400)
 
 
+DEPENDENCY_ERRORS = (psycopg.OperationalError, PoolTimeout, RedisConnectionError)
+"""PostgreSQL or Redis unreachable (or no pooled connection in time)."""
+
+
+def dependency_down(error: Exception) -> JSONResponse:
+    """PostgreSQL or Redis is unreachable: a temporary condition, not a bug — 503 and when to
+    retry, never a 500; nothing was changed (the transaction did not commit)."""
+    log.warning("dependency unavailable: %s", error)
+    return JSONResponse(
+        error_body("api_error", "service_unavailable",
+                   "A dependency is temporarily unavailable; retry shortly.", None),
+        status_code=503, headers={"Retry-After": "2"},
+    )
+
+
+class DependencyErrors:
+    """ASGI middleware around the API's own middlewares (authentication's key look-up, the
+    rate limit's merchant limits, the session store): the app's exception handlers see only
+    what routes raise, so a database or Redis outage met in a middleware was a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        except DEPENDENCY_ERRORS as error:
+            if started or scope["type"] != "http":
+                raise
+            await dependency_down(error)(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, error: ApiError) -> JSONResponse:
@@ -109,14 +149,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(RedisConnectionError)
     async def _dependency_down(_: Request, error: Exception) -> JSONResponse:
-        """PostgreSQL or Redis is unreachable: a temporary condition, not a bug — 503 and
-        when to retry, never a 500; nothing was changed (the transaction did not commit)."""
-        log.warning("dependency unavailable: %s", error)
-        return JSONResponse(
-            error_body("api_error", "service_unavailable",
-                       "A dependency is temporarily unavailable; retry shortly.", None),
-            status_code=503, headers={"Retry-After": "2"},
-        )
+        return dependency_down(error)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:

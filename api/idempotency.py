@@ -6,28 +6,40 @@ recovery point) and, once answered, stores the status and exact body bytes. Then
 - same key, same request → the stored answer, byte for byte, same status;
 - same key, different request → 422 ``idempotency_key_reused``;
 - same key while the first is still running → 409 ``request_in_progress``;
-- same key after the first attempt crashed (claimed, unanswered, older than ``STALE_SECONDS``)
-  → this request takes the claim over and resumes with the same object id, so a crash in the
-  middle never creates a second payment.
+- same key after the first attempt crashed (claimed, unanswered, older than the decision budget
+  plus ``STALE_MARGIN_SECONDS``) → this request takes the claim over and resumes with the same
+  object id, so a crash in the middle never creates a second payment.
 
 Requests rejected by validation never get here, so they do not consume the key. Expected
-failures (4xx from ``ApiError``) are stored like successes; an unexpected exception releases
-the key so the client can retry.
+failures (4xx from ``ApiError``) are stored like successes. A 5xx answer (a dependency down:
+"retry shortly") or an exception is not an answer to keep: the key is released for the
+client's retry, but keeps its object id, so the retry resumes the same payment or command
+(one that was created before the failure is not created twice; a command sent twice under one
+id is applied once by the ledger).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable
 
+import psycopg
 from fastapi.responses import Response
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 
 from api import repository
 from api.errors import ApiError
 from api.services import Services
 
-STALE_SECONDS = 60.0
+STALE_MARGIN_SECONDS = 15.0
+"""An attempt lasts its decision budget plus a few bounded waits (for a PostgreSQL connection,
+for the Kafka send); an unanswered claim older than the budget plus this margin was left by an
+attempt that died, or that could not release it because PostgreSQL was down."""
+RELEASE_TIMEOUT_SECONDS = 0.5
+"""Releasing a key after a failure is worth a short wait only: when PostgreSQL is what failed,
+the claim goes stale by itself."""
 
 Action = Callable[[str], Awaitable[tuple[int, BaseModel]]]
 
@@ -53,6 +65,7 @@ async def run_idempotent(
         return await _answer(action, new_resource_id())
     fingerprint = request_hash(method, path, body)
     resource_id = new_resource_id()
+    stale_seconds = services.settings.decision_budget_seconds + STALE_MARGIN_SECONDS
     async with services.autocommit() as conn:
         existing = await repository.claim_idempotency_key(
             conn, merchant_id, key, fingerprint, method, path, resource_id
@@ -69,9 +82,9 @@ async def run_idempotent(
                                 media_type="application/json",
                                 headers={"Idempotent-Replayed": "true"})
             taken_over = (
-                existing.age_seconds >= STALE_SECONDS
+                existing.age_seconds >= stale_seconds
                 and await repository.take_over_idempotency_key(
-                    conn, merchant_id, key, STALE_SECONDS
+                    conn, merchant_id, key, stale_seconds
                 )
             )
             if not taken_over:
@@ -84,14 +97,24 @@ async def run_idempotent(
     try:
         response = await _answer(action, resource_id)
     except BaseException:
-        async with services.autocommit() as conn:
-            await repository.release_idempotency_key(conn, merchant_id, key)
+        # The failure itself is what the client must hear about, not a failed release.
+        with contextlib.suppress(psycopg.Error, PoolTimeout):
+            await _release(services, merchant_id, key, stale_seconds)
         raise
+    if response.status_code >= 500:
+        await _release(services, merchant_id, key, stale_seconds)
+        return response
     async with services.autocommit() as conn:
         await repository.complete_idempotency_key(
             conn, merchant_id, key, response.status_code, bytes(response.body)
         )
     return response
+
+
+async def _release(services: Services, merchant_id: str, key: str,
+                   stale_seconds: float) -> None:
+    async with services.autocommit(wait_seconds=RELEASE_TIMEOUT_SECONDS) as conn:
+        await repository.release_idempotency_key(conn, merchant_id, key, stale_seconds)
 
 
 async def _answer(action: Action, resource_id: str) -> Response:

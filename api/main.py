@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.auth import ApiKeyAuth
-from api.errors import install_error_handlers
+from api.errors import DependencyErrors, install_error_handlers
 from api.limits import RequestLimits
 from api.ratelimit import RateLimit
 from api.routes import analytics, dashboard_auth, health, ledger_views, operations, payments
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestLimits)
     app.add_middleware(RateLimit)
     app.add_middleware(ApiKeyAuth)
+    app.add_middleware(DependencyErrors)  # 503, not 500, for an outage met in the above
     app.state.shedding = SheddingStats()
     app.add_middleware(LoadShedding, max_in_flight=settings.api_max_in_flight,
                        min_in_flight=settings.api_min_in_flight,

@@ -9,6 +9,7 @@ reachable by ``GET`` and by webhook.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from ingest.topics import PAYMENT_REQUESTS
 
 log = logging.getLogger(__name__)
 SOURCE = "payflow/api"
+MIN_SEND_SECONDS = 0.25
+"""A send is given this long even when the database took the whole budget."""
 PENDING_WARNING = (
     "The decision was not ready within the time budget; the final outcome will follow by "
     "webhook and GET /v1/payments/{id}."
@@ -45,9 +48,11 @@ async def create_payment(
     if request is None:  # a new payment (else: resuming an attempt that crashed)
         request = await _record_pending(services, merchant_id, body, payment_id)
     transaction = None
-    if await _send_request(services, merchant_id, request):
-        budget = services.settings.decision_budget_seconds - (time.monotonic() - started)
-        outcome = await services.replies.wait(payment_id, max(budget, 0.0))
+    budget = services.settings.decision_budget_seconds
+    if await _send_request(services, merchant_id, request,
+                           max(budget - (time.monotonic() - started), MIN_SEND_SECONDS)):
+        remaining = budget - (time.monotonic() - started)
+        outcome = await services.replies.wait(payment_id, max(remaining, 0.0))
         transaction = outcome.transaction if outcome else None
     if transaction is None:
         async with services.autocommit() as conn:
@@ -111,16 +116,24 @@ def _request(
     )
 
 
-async def _send_request(services: Services, merchant_id: str, request: PaymentRequest) -> bool:
-    """Send the request to Kafka; if Kafka is unreachable the outbox sweep sends it later."""
+async def _send_request(services: Services, merchant_id: str, request: PaymentRequest,
+                        timeout_seconds: float) -> bool:
+    """Send the request to Kafka within ``timeout_seconds`` (what is left of the budget);
+    if Kafka is unreachable or slower, the outbox sweep sends it later.
+
+    Bounded here because the producer's own limits are not: with the broker down, a send
+    measured up to 30 s (waiting for metadata and a producer id) where the budget is 1.5 s. A
+    send given up may still reach Kafka; the request is then decided twice, which the ledger
+    applies once, as it does for the sweep's re-sends."""
     message = PaymentRequested(
         source=SOURCE, merchant_id=merchant_id, subject=request.payment_id, data=request
     )
     topic = PAYMENT_REQUESTS.name_for(services.settings.topic_prefix)
     try:
-        await services.producer.send_and_wait(topic, message.encode(), key=message.key())
-    except KafkaError as error:
-        log.warning("payment %s left for the outbox sweep: %s", request.payment_id, error)
+        async with asyncio.timeout(timeout_seconds):
+            await services.producer.send_and_wait(topic, message.encode(), key=message.key())
+    except (KafkaError, TimeoutError) as error:
+        log.warning("payment %s left for the outbox sweep: %r", request.payment_id, error)
         return False
     return True
 

@@ -211,11 +211,16 @@ async def complete_idempotency_key(
     )
 
 
-async def release_idempotency_key(conn: Conn, merchant_id: str, key: str) -> None:
+async def release_idempotency_key(
+    conn: Conn, merchant_id: str, key: str, stale_seconds: float
+) -> None:
+    """Let the next request with ``key`` take it over at once, with the same resource id: the
+    unanswered claim is backdated by ``stale_seconds``, as if its attempt had crashed. (Deleting
+    it would let the retry mint a second payment beside one the failed attempt had created.)"""
     await conn.execute(
-        "DELETE FROM idempotency_keys WHERE merchant_id = %s AND key = %s "
-        "AND response_status IS NULL",
-        (merchant_id, key),
+        """UPDATE idempotency_keys SET created_at = created_at - make_interval(secs => %s)
+           WHERE merchant_id = %s AND key = %s AND response_status IS NULL""",
+        (stale_seconds, merchant_id, key),
     )
 
 

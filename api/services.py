@@ -13,12 +13,15 @@ from aiokafka import AIOKafkaProducer
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from api.replies import ReplyWaiter
 from api.vault import Vault
 from payflow.settings import Settings
 
 log = logging.getLogger(__name__)
+REDIS_CONNECT_SECONDS = 1.0
 
 
 @dataclass
@@ -33,13 +36,18 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        redis = Redis.from_url(settings.redis_url)
+        # One retry, at once: a connection that died with a restarted Redis is replaced, while
+        # a Redis that is down costs a request milliseconds, not the client's default ten
+        # retries with backoff (seconds, on every rate-limit check).
+        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=REDIS_CONNECT_SECONDS,
+                               retry=Retry(NoBackoff(), retries=1))
         return cls(
             settings=settings,
             pool=AsyncConnectionPool(
                 settings.database_url,
                 min_size=settings.database_pool_min,
                 max_size=settings.database_pool_max,
+                timeout=settings.database_pool_timeout_seconds,
                 open=False,
             ),
             producer=AIOKafkaProducer(
@@ -55,13 +63,16 @@ class Services:
         )
 
     @contextlib.asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[AsyncConnection[Any]]:
+    async def autocommit(
+        self, wait_seconds: float | None = None
+    ) -> AsyncIterator[AsyncConnection[Any]]:
         """A pooled connection on which each statement commits by itself: a lone statement
         costs one round trip instead of three (the implicit BEGIN, it, COMMIT). Statements
         that must hold together still go in ``conn.transaction()``. The connection goes back
         to the pool as it came (not autocommit); one left mid-statement is closed by the pool.
+        ``wait_seconds``: how long to wait for a connection, if not the pool's own timeout.
         """
-        async with self.pool.connection() as conn:
+        async with self.pool.connection(timeout=wait_seconds) as conn:
             await conn.set_autocommit(True)
             try:
                 yield conn

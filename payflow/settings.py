@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     )
     database_pool_min: int = Field(2, ge=1)
     database_pool_max: int = Field(10, ge=1)
+    database_pool_timeout_seconds: float = Field(
+        2.0, gt=0, le=30, description="how long an API request waits for a PostgreSQL "
+        "connection before answering 503 (with PostgreSQL down the pool holds none)"
+    )
 
     # --- Redis
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL")
