@@ -14,7 +14,8 @@ so every criterion is relative to what is measured in the same run:
    whose every request was answered 201 (decided) with p99 within the target. The API's
    adaptive shedding is held back meanwhile (its latency target is three decision budgets), so
    the calibration measures the pipeline, not the shedding policy;
-3. overload: the API restarted with its shedding target at half the latency target, then twice
+3. overload: the API restarted with its shedding target at ``SHEDDING_SHARE`` of the latency
+   target (answers overshoot the shedding target by about half at p99), then twice
    the sustainable rate for ``OVERLOAD_SECONDS``; if that was no overload after all (every
    request answered 201 within the target: the machine had more room than while calibrating),
    it counts as sustained and the rate doubles again (``MAX_ESCALATIONS``).
@@ -74,6 +75,10 @@ MAX_ESCALATIONS = 3
 """An overload phase whose every request was answered 201 within the target was no overload
 (the shared machine had more room than during the calibration): it counts as sustained and the
 rate doubles again, at most this many times."""
+SHEDDING_SHARE = 0.6
+"""The API's shedding target as a share of the p99 target. Measured at half: p99 came out 1.4-1.5
+times the shedding target (0.83 s at 0.55 s, 3.07 s at 2.15 s), and goodput 82-94 % of the
+sustainable rate; a little more room for the queue buys goodput within the same p99 target."""
 MIN_IN_FLIGHT = 2
 """The shedding bound's floor in this stack. The default (16) keeps small bursts from ever being
 refused; at the few payments a second this machine sustains when others' tests load it, 16
@@ -129,7 +134,7 @@ def _run(overload: IsolatedEnvironment, stack: RunningStack) -> None:
             break
         sustainable = rate
 
-    _restart_api(stack, {"PAYFLOW_API_LATENCY_TARGET_SECONDS": str(target / 2),
+    _restart_api(stack, {"PAYFLOW_API_LATENCY_TARGET_SECONDS": str(SHEDDING_SHARE * target),
                          "PAYFLOW_API_MIN_IN_FLIGHT": str(MIN_IN_FLIGHT)})
     for _ in range(MAX_ESCALATIONS + 1):
         offered = 2 * sustainable
