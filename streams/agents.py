@@ -49,6 +49,7 @@ from streams.stages import (
     Outgoing,
     StageTopics,
     entity_batch,
+    isolating,
     merchant_batch,
     route_batch,
 )
@@ -135,8 +136,12 @@ def entity(w: Wiring, topic: Topic, table: Any, step: Step,
 
     async def run(stream: Any) -> None:
         records = BatchRecords(table)
+
+        def work(events: Sequence[Any]) -> tuple[list[Outgoing], list[ChangelogWrite]]:
+            return entity_batch(events, records, step, stage, key_of, w.topics)
+
         async for events in w.batches(stream):
-            out, writes = entity_batch(events, records, step, stage, key_of, w.topics)
+            out, writes = isolating(events, work, records, w.topics)
             await send_all(w.app, out, records, writes)
 
     w.app.agent(w.source(topic), name=stage)(run)
@@ -148,12 +153,17 @@ def decide(w: Wiring) -> None:
 
     async def run(stream: Any) -> None:
         records = BatchRecords(w.tables.merchants)
-        async for events in w.batches(stream):
+
+        def work(events: Sequence[Any]) -> tuple[list[Outgoing], list[ChangelogWrite]]:
             out: list[Outgoing] = []
             cases, writes = merchant_batch(events, records, w.topics, out)
             for case, decided in zip(cases, w.engine.decide(cases), strict=True):
                 out.append((decisions, None, decided.key(), decided.encode(), None))
                 out.append((logged, None, decided.key(), feature_log_entry(case, decided), None))
+            return out, writes
+
+        async for events in w.batches(stream):
+            out, writes = isolating(events, work, records, w.topics)
             await send_all(w.app, out, records, writes)
 
     w.app.agent(w.source(RISK_MERCHANTS), name="decide")(run)

@@ -17,6 +17,7 @@ the rest of the batch (so a burst on one key costs one table write, not one per 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,7 @@ from models.features import (
 from streams.cases import RiskCase, decode_bundle, encode_bundle, label_list
 from streams.tables import PartitionStore
 
+log = logging.getLogger(__name__)
 Outgoing = tuple[str, int | None, bytes | None, bytes, dict[str, bytes] | None]
 """(topic, partition (None: by key), key, value, headers) to send."""
 ChangelogWrite = tuple[int, bytes, bytes]
@@ -180,6 +182,39 @@ def forward(case: RiskCase, after: str, topics: StageTopics) -> tuple[Stage, byt
     if after in ("cards", "origins"):
         case.features.update(ABSENT_CUSTOMER)
     return topics.merchants, facts.merchant_id.encode()
+
+
+StageRun = Callable[[Sequence[Any]], tuple[list[Outgoing], list[ChangelogWrite]]]
+"""A stage's work on some of a batch's events: the messages to send, the changelog writes."""
+
+
+def isolating(events: Sequence[Any], run: StageRun, records: BatchRecords,
+              topics: StageTopics) -> tuple[list[Outgoing], list[ChangelogWrite]]:
+    """``run`` the batch; if it raises — a bug one message triggers, as a stage's work is pure
+    — forget the batch's unflushed records and run each event alone, sending an event that
+    raises alone to the dead letters (its payments stay pending, and the ledger's sweep sends
+    their requests again after 30 s). A failing batch no longer crashes the agent, which Faust
+    would restart past the batch without redelivering it."""
+    try:
+        return run(events)
+    except Exception as error:
+        log.warning("a batch of %d events failed (%s: %s); running them one by one",
+                    len(events), type(error).__name__, error)
+        records.records.clear()
+    out: list[Outgoing] = []
+    writes: list[ChangelogWrite] = []
+    for event in events:
+        try:
+            one_out, one_writes = run([event])
+        except Exception as error:
+            records.records.clear()
+            log.error("dead-lettering an event of %s: %s: %s", event.message.topic,
+                      type(error).__name__, error)
+            out.append(topics.dead_letter(event, f"{type(error).__name__}: {error}"))
+            continue
+        out += one_out
+        writes += one_writes
+    return out, writes
 
 
 def route_batch(records: Sequence[ConsumerRecord[bytes, bytes]],
