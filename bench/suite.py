@@ -105,10 +105,11 @@ def run_endtoend(rates: list[float], seconds: float, drain_seconds: float) -> di
     return endtoend.measure(tuple(rates), seconds, drain_seconds)
 
 
-def run_scaleout(rate: float, seconds: float, drain_seconds: float) -> dict[str, Any]:
+def run_scaleout(rate: float, seconds: float, drain_seconds: float,
+                 payments: int) -> dict[str, Any]:
     from bench import scaleout
 
-    return scaleout.measure(rate, seconds, drain_seconds)
+    return scaleout.measure(rate, seconds, drain_seconds, payments)
 
 
 # --- summarizing (pure)
@@ -337,7 +338,22 @@ def rows_scaleout(f: dict[str, Any]) -> Rows:
          f"{run.get('machine_busy_share', 0):.0%}",
          f"{run['drain_seconds']:g} s" + ("" if run["drained"] else " (not drained)"))
         for run in runs))
-    return rows, [table]
+    prefilled = f.get("workers_prefilled", [])
+    if len(prefilled) > 1:
+        one, most = prefilled[0], prefilled[-1]
+        rows += [
+            SummaryRow("scale-out", f"{most['workers']} workers, pre-filled topic: decisions/s",
+                       most["decisions_per_second"], "/s", "1 worker",
+                       one["decisions_per_second"], "/s"),
+            SummaryRow("scale-out", f"{most['workers']} workers: CPU per decision (summed)",
+                       most["workers_cpu_us_per_decision"], "µs", "1 worker",
+                       one["workers_cpu_us_per_decision"], "µs"),
+        ]
+    workers_table = Table("Scale-out: stream workers alone on a pre-filled topic", (
+        "workers", "payments", "decisions/s", "CPU µs per decision (workers summed)"), tuple(
+        (f"{p['workers']}", f"{p['payments']:,}", f"{p['decisions_per_second']:,}",
+         f"{p['workers_cpu_us_per_decision']:,}") for p in prefilled))
+    return rows, [table, workers_table]
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
@@ -365,8 +381,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               {"rates": [200.0, 500.0, 1000.0, 2000.0], "seconds": 60.0,
                "drain_seconds": 60.0}, run_endtoend, rows_endtoend),
     Benchmark("scaleout", "the same open-loop load with 1 worker + 1 ledger consumer, then 2 + 2",
-              {"rate": 100.0, "seconds": 10.0, "drain_seconds": 20.0},
-              {"rate": 400.0, "seconds": 30.0, "drain_seconds": 60.0},
+              {"rate": 100.0, "seconds": 10.0, "drain_seconds": 20.0, "payments": 2_000},
+              {"rate": 400.0, "seconds": 30.0, "drain_seconds": 60.0, "payments": 20_000},
               run_scaleout, rows_scaleout, in_quick=False),
 )
 NAMES = tuple(benchmark.name for benchmark in BENCHMARKS)
