@@ -46,7 +46,7 @@ LAYOUTS = ((1, 1), (2, 2))
 WARM_UP_ROUNDS, SETTLE_SECONDS, STABLE_TIMEOUT_SECONDS = 2, 2.0, 120.0
 
 
-class DescribeGroupsV2(DescribeGroupsRequest):
+class DescribeGroupsV2(DescribeGroupsRequest):  # type: ignore[misc]
     """DescribeGroups at version 2: aiokafka 0.14 decodes a v3 answer with the v2 schema and
     fails on this broker, so ``describe_consumer_groups`` cannot be used."""
 
