@@ -65,6 +65,9 @@ BUDGET_SECONDS = 8.0
 machine takes that long to decide the first payment)."""
 BASELINE_RATE = 5.0
 BASELINE_ATTEMPTS = 3
+MAX_BASELINE_P99_SECONDS = 2.0
+"""Past this the machine is too loaded for a latency target to mean anything: the target (twice
+the baseline p99) would come near the budget, where answers turn into 202 ``pending``."""
 """A freshly started stack on a loaded machine can stall for a few seconds (a consumer group
 still settling); the baseline is the first step whose every payment was decided in time."""
 MIN_TARGET_SECONDS = 1.0
@@ -121,11 +124,13 @@ def _run(overload: IsolatedEnvironment, stack: RunningStack) -> None:
 
     for _ in range(BASELINE_ATTEMPTS):
         baseline = step(BASELINE_RATE, STEP_SECONDS)
-        if all(o.status == 201 for o in baseline):
+        if _within(baseline, MAX_BASELINE_P99_SECONDS):
             break
     else:
-        pytest.fail(f"the pipeline did not decide {BASELINE_RATE:g} payments a second within "
-                    f"the budget in {BASELINE_ATTEMPTS} tries: {steps}", pytrace=False)
+        pytest.fail(f"the machine is too loaded for this test: {BASELINE_RATE:g} payments a "
+                    f"second were not all decided with p99 within {MAX_BASELINE_P99_SECONDS} s "
+                    f"in {BASELINE_ATTEMPTS} tries (load average {os.getloadavg()}): {steps}",
+                    pytrace=False)
     target = max(MIN_TARGET_SECONDS,
                  math.ceil(20 * percentile([o.latency for o in baseline], 0.99)) / 10)
     sustainable = BASELINE_RATE
