@@ -46,7 +46,9 @@ PAYMENTS = 240
 RATE_PER_SECOND = 8.0
 """Payments keep arriving before, during and after the outage (30 s of traffic at most)."""
 CUT_AFTER_SECONDS = 5.0
-MIN_OUTAGE_SECONDS = 10.0
+MIN_OUTAGE_SECONDS = 35.0
+"""Longer than psycopg_pool's default 30 s wait for a connection: the ledger used to wait that
+long on each message of a failed batch, then dead-letter it."""
 STEP_SECONDS = 120.0
 """The longest wait for one step of the outage (a consumer to meet it, or to recover)."""
 RECOVERY_SECONDS = 150.0
