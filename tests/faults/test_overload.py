@@ -78,10 +78,11 @@ MAX_ESCALATIONS = 3
 """An overload phase whose every request was answered 201 within the target was no overload
 (the shared machine had more room than during the calibration): it counts as sustained and the
 rate doubles again, at most this many times."""
-SHEDDING_SHARE = 0.6
-"""The API's shedding target as a share of the p99 target. Measured at half: p99 came out 1.4-1.5
-times the shedding target (0.83 s at 0.55 s, 3.07 s at 2.15 s), and goodput 82-94 % of the
-sustainable rate; a little more room for the queue buys goodput within the same p99 target."""
+SHEDDING_SHARE = 0.5
+"""The API's shedding target as a share of the p99 target. At the onset of an overload the
+requests admitted before the first cut wait up to about twice the shedding target (the bound
+starts at its ceiling); at 0.6 that onset took p99 past the target (2.09 s of 1.8 s, later
+windows 1.2-1.5 s), at 0.5 two runs kept it (0.83 s of 1.1 s, 3.07 s of 4.3 s)."""
 MIN_IN_FLIGHT = 2
 """The shedding bound's floor in this stack. The default (16) keeps small bursts from ever being
 refused; at the few payments a second this machine sustains when others' tests load it, 16
