@@ -55,7 +55,7 @@ from ledger import store
 from ledger.batch import OutboxEvent
 from ledger.handlers import SOURCE, BatchEffects, Handlers
 from ledger.settle import settle_day
-from payflow.failures import POOL_WAIT_SECONDS, Outage, apply_or_dead_letter, open_pool, rewind
+from payflow.failures import Outage, apply_or_dead_letter, consumer_pool, open_pool, rewind
 from payflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -89,10 +89,8 @@ class LedgerConsumer:
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, linger_ms=5
         )
-        self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            settings.database_url, min_size=1, max_size=4, open=False,
-            timeout=POOL_WAIT_SECONDS,
-        )
+        self.pool: AsyncConnectionPool[AsyncConnection[Any]] = consumer_pool(
+            settings.database_url, max_size=4)
         self.redis: Redis = Redis.from_url(
             settings.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS)

@@ -32,7 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 from ingest.contracts import DisputeEvent, UndecodableMessage, decode_event
 from ingest.topics import FEATURE_LOG, PAYMENT_EVENTS, RISK_MERCHANTS, dead_letter
 from models.facts import label_facts
-from payflow.failures import POOL_WAIT_SECONDS, Outage, apply_or_dead_letter, open_pool, rewind
+from payflow.failures import Outage, apply_or_dead_letter, consumer_pool, open_pool, rewind
 from payflow.settings import Settings
 from streams import feature_log
 from streams.cases import encode_label
@@ -138,8 +138,7 @@ async def forward_labels(settings: Settings) -> None:
 
 
 async def materialize_feature_log(settings: Settings) -> None:
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        settings.database_url, min_size=1, max_size=2, open=False, timeout=POOL_WAIT_SECONDS)
+    pool: AsyncConnectionPool[Any] = consumer_pool(settings.database_url, max_size=2)
     await open_pool(pool, Outage("feature log database", log))
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
                                 enable_idempotence=True, linger_ms=5)

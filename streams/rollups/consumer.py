@@ -30,7 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ingest.contracts import UndecodableMessage, decode_decision, decode_event
 from ingest.topics import PAYMENT_DECISIONS, PAYMENT_EVENTS, dead_letter
-from payflow.failures import POOL_WAIT_SECONDS, Outage, apply_or_dead_letter, open_pool, rewind
+from payflow.failures import Outage, apply_or_dead_letter, consumer_pool, open_pool, rewind
 from payflow.settings import Settings
 from streams.rollups import store
 from streams.rollups.model import BatchRollup, Contribution, contribution, review_contribution
@@ -108,10 +108,8 @@ class AnalyticsConsumer:
             max_poll_records=MAX_BATCH,
         )
         self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
-        self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            settings.database_url, min_size=1, max_size=2, open=False,
-            timeout=POOL_WAIT_SECONDS,
-        )
+        self.pool: AsyncConnectionPool[AsyncConnection[Any]] = consumer_pool(
+            settings.database_url, max_size=2)
         self._stopping = asyncio.Event()
         self.counted = 0
         self.outage = Outage("analytics consumer", log)

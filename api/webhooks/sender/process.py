@@ -22,7 +22,7 @@ from api.webhooks.guard import guarded_client
 from api.webhooks.sender.consumer import EventConsumer
 from api.webhooks.sender.dispatcher import Dispatcher
 from api.webhooks.urls import UrlPolicy
-from payflow.failures import POOL_WAIT_SECONDS, open_pool
+from payflow.failures import consumer_pool, open_pool
 from payflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,8 @@ log = logging.getLogger(__name__)
 class WebhookSender:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            settings.database_url, min_size=1, max_size=6, open=False,
-            timeout=POOL_WAIT_SECONDS,
-        )
+        self.pool: AsyncConnectionPool[AsyncConnection[Any]] = consumer_pool(
+            settings.database_url, max_size=6)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True
         )
