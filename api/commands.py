@@ -39,15 +39,16 @@ async def run_command(
     command = build(services.replies.channel)
     topic = PAYMENT_COMMANDS.name_for(services.settings.topic_prefix)
     budget = services.settings.decision_budget_seconds
+    if not services.kafka_breaker.allows(time.monotonic()):
+        raise _unavailable()  # a send failed a moment ago (api.breaker)
     try:
         # Bounded by the budget: the producer's own limits are not (see api.payments).
         async with asyncio.timeout(max(budget - (time.monotonic() - started), 0.25)):
             await services.producer.send_and_wait(topic, command.encode(), key=command.key())
     except (KafkaError, TimeoutError) as error:
+        services.kafka_breaker.failed(time.monotonic())
         log.warning("command %s not sent: %r", command.id, error)
-        raise ApiError(503, "service_unavailable",
-                       "The payment could not be changed right now; retry shortly.",
-                       type="api_error", headers={"Retry-After": "2"}) from error
+        raise _unavailable() from error
     remaining = budget - (time.monotonic() - started)
     outcome = await services.replies.wait(command.id, max(remaining, 0.0))
     if outcome is None:
@@ -55,6 +56,12 @@ async def run_command(
             latest = await repository.get_transaction(conn, merchant_id, payment_id)
         return 202, latest or current
     return 200, _accepted(outcome)
+
+
+def _unavailable() -> ApiError:
+    return ApiError(503, "service_unavailable",
+                    "The payment could not be changed right now; retry shortly.",
+                    type="api_error", headers={"Retry-After": "2"})
 
 
 def _accepted(outcome: CommandOutcome) -> Transaction:

@@ -129,10 +129,13 @@ async def _send_request(services: Services, merchant_id: str, request: PaymentRe
         source=SOURCE, merchant_id=merchant_id, subject=request.payment_id, data=request
     )
     topic = PAYMENT_REQUESTS.name_for(services.settings.topic_prefix)
+    if not services.kafka_breaker.allows(time.monotonic()):
+        return False  # a send failed a moment ago (api.breaker): the sweep sends this one
     try:
         async with asyncio.timeout(timeout_seconds):
             await services.producer.send_and_wait(topic, message.encode(), key=message.key())
     except (KafkaError, TimeoutError) as error:
+        services.kafka_breaker.failed(time.monotonic())
         log.warning("payment %s left for the outbox sweep: %r", request.payment_id, error)
         return False
     return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from api.breaker import SendBreaker
 from api.replies import ReplyWaiter
 from api.vault import Vault
 from payflow.settings import Settings
@@ -33,6 +34,7 @@ class Services:
     replies: ReplyWaiter
     vault: Vault
     fingerprint_key: bytes
+    kafka_breaker: SendBreaker = field(default_factory=SendBreaker)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
