@@ -249,10 +249,10 @@ def test_scale_out_rows_compare_each_layout_with_one_of_each() -> None:
     one = _e2e_step(400, 150, 1.0, True) | {"workers": 1, "ledger_consumers": 1}
     two = _e2e_step(400, 120, 1.0, True) | {"workers": 2, "ledger_consumers": 2,
                                             "cpu_ms_per_payment_total": 5.04}
-    prefilled = [{"workers": 1, "payments": 2000, "decisions_per_second": 500.0,
-                  "workers_cpu_us_per_decision": 1500.0},
-                 {"workers": 2, "payments": 2000, "decisions_per_second": 600.0,
-                  "workers_cpu_us_per_decision": 1800.0}]
+    prefilled = [{"workers": 1, "payments": 2000, "decisions": 2000,
+                  "decisions_per_second": 500.0, "workers_cpu_us_per_decision": 1500.0},
+                 {"workers": 2, "payments": 2000, "decisions": 1500,
+                  "decisions_per_second": 600.0, "workers_cpu_us_per_decision": 1800.0}]
     rows, tables = rows_scaleout({"rate_per_second": 400.0, "seconds": 30.0,
                                   "runs": [one, two], "workers_prefilled": prefilled})
     cpu = next(row for row in rows if "CPU per payment" in row.figure)
@@ -262,7 +262,7 @@ def test_scale_out_rows_compare_each_layout_with_one_of_each() -> None:
     assert len(tables[0].rows) == 2 and tables[0].rows[1][0].startswith("2 worker(s)")
     alone = next(row for row in rows if row.figure.startswith("2 workers, pre-filled"))
     assert alone.ratio == pytest.approx(1.2) and alone.reference == "1 worker"
-    assert tables[1].rows[1] == ("2", "2,000", "600.0", "1,800.0")
+    assert tables[1].rows[1] == ("2", "2,000", "1,500", "600.0", "1,800.0")
 
 
 def test_an_open_loop_step_counts_every_scheduled_request_once() -> None:
