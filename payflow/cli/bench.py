@@ -20,7 +20,8 @@ HELP = (
     "summary.md and bench.png.\n\n"
     "Each benchmark uses a database and topic prefix of its own, removed afterwards (also on "
     "Ctrl-C). The machine's load changes the figures: each result records the load average. "
-    "The full run takes about 20 minutes."
+    "The full run takes longer than --quick by far: its streams benchmark installs Quix "
+    "Streams into its own venv on first use, and scaleout starts two stacks."
 )
 
 
