@@ -4,7 +4,8 @@ group has caught up at the end.
 
 The whole stack (api, worker, ledger, webhooks, analytics) runs on a database and topic prefix
 of the test's own; simulator payments arrive open loop at ``PAYFLOW_SOAK_RATE`` per second
-(default 20: comfortably inside what this 2-core machine sustains at a load average of 2-5)
+(default 10: at 20/s, on this 2-core machine at a load average of 15-35 from others' tests,
+the API shed 58-73 % of the payments in three runs; the overload test measured 5-10/s there)
 for ``PAYFLOW_SOAK_SECONDS`` (default 600; shorter while developing). Every process's RSS is
 sampled every ``SAMPLE_SECONDS``. Bounded means: after a warm-up, the median RSS of the last
 third of the run exceeds that of the first third by less than ``GROWTH_LIMIT_MIB``. The
@@ -47,14 +48,16 @@ from tests.harness import IsolatedEnvironment, RunningStack
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.soak]
 
 SOAK_SECONDS = float(os.environ.get("PAYFLOW_SOAK_SECONDS", "600"))
-SOAK_RATE = float(os.environ.get("PAYFLOW_SOAK_RATE", "20"))
+SOAK_RATE = float(os.environ.get("PAYFLOW_SOAK_RATE", "10"))
 SAMPLE_SECONDS = 5.0
 WARM_UP_SECONDS = min(120.0, SOAK_SECONDS / 5)
 """Caches, connection pools, the worker's tables and the allocator's arenas fill first."""
-GROWTH_LIMIT_MIB = 24.0
-"""Less than the leak of 2 KiB per payment of a 10-minute soak at 20/s would show between the
-first and the last third (about 8,000 payments apart, ~16 MiB) plus the few MiB by which a
-steady Python process's RSS wanders between samples."""
+GROWTH_LIMIT_MIB = 16.0
+"""About what a leak of 2 KiB per payment would show between the first and the last third of a
+10-minute soak at 10/s (some 4,000 payments apart, ~8 MiB), plus the few MiB by which a steady
+Python process's RSS wanders between samples. The worker's RocksDB tables grow with every
+payment until their write buffers flush (64 MiB each, Faust's default), which the soak sees:
+7-17 MiB over runs of 3,300-11,000 accepted payments."""
 MIN_ACCEPTED_SHARE = 0.5
 """A soak whose payments were mostly shed (a machine loaded by others) did not exercise the
 processes at the rate, and fails rather than pass on figures of a light load."""
