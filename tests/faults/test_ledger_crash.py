@@ -22,7 +22,10 @@ from ledger.reconcile import reconcile
 from tests.cards import fresh_card_number
 from tests.harness import IsolatedEnvironment, RunningStack
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+"""The ledger is down while 300 payments each wait out the API's 10 s decision budget (16 at a
+time, over 3 minutes): with the stack's start-up that passed pytest's default 300 s on a loaded
+machine, in the tear-down after every assertion had passed."""
 PAYMENTS = 300
 
 
