@@ -81,6 +81,10 @@ def prepare_environment(services: Settings | None = None) -> IsolatedEnvironment
         # Tests check outcomes, not speed (benchmarks measure that): a generous budget keeps
         # a loaded CI machine from turning a synchronous answer into 202 pending.
         "PAYFLOW_DECISION_BUDGET_SECONDS": "10",
+        # ... and a burst of up to 50 concurrent requests (the idempotency race) is always
+        # admitted, however slow the machine: tests check outcomes, not the shedding policy,
+        # which tests/faults/test_overload.py exercises with a floor of its own.
+        "PAYFLOW_API_MIN_IN_FLIGHT": "64",
         # The sandbox's clocks, short enough to watch in a test.
         "PAYFLOW_BANK_TRANSFER_CLEARING_SECONDS": "1",
         "PAYFLOW_SANDBOX_DISPUTE_SECONDS": "1",

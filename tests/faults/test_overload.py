@@ -65,11 +65,11 @@ BUDGET_SECONDS = 8.0
 machine takes that long to decide the first payment)."""
 BASELINE_RATE = 5.0
 BASELINE_ATTEMPTS = 3
+"""A freshly started stack on a loaded machine can stall for a few seconds (a consumer group
+still settling); the baseline is the first step whose every payment was decided in time."""
 MAX_BASELINE_P99_SECONDS = 2.0
 """Past this the machine is too loaded for a latency target to mean anything: the target (twice
 the baseline p99) would come near the budget, where answers turn into 202 ``pending``."""
-"""A freshly started stack on a loaded machine can stall for a few seconds (a consumer group
-still settling); the baseline is the first step whose every payment was decided in time."""
 MIN_TARGET_SECONDS = 1.0
 CALIBRATION_RATES = (10.0, 15.0, 20.0, 30.0, 40.0, 55.0, 75.0, 100.0, 135.0, 180.0, 250.0)
 STEP_SECONDS = 12.0
