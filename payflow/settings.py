@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     )
     api_latency_target_seconds: float | None = Field(
         None, gt=0, description="answer time past which the API lowers its adaptive in-flight "
-        "bound; empty: a third of the decision budget"
+        "bound; empty: two thirds of the decision budget"
     )
     rate_limit_per_second: float = Field(
         100.0, gt=0, description="API requests per second per merchant (token bucket refill)"
