@@ -57,7 +57,8 @@ from tests.faults.load import (
 )
 from tests.harness import IsolatedEnvironment, RunningStack
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.overload,
+              pytest.mark.timeout(1200)]
 
 BUDGET_SECONDS = 8.0
 """Long, so that a slow decision shows as latency rather than as a 202 at the budget; under the
