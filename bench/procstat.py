@@ -25,14 +25,20 @@ def parse_cpu_seconds(stat_text: str, ticks_per_second: int = CLOCK_TICKS) -> fl
     return sum(int(value) for value in fields[11:15]) / ticks_per_second
 
 
-def parse_peak_rss_bytes(status_text: str) -> int | None:
-    """``VmHWM`` of a ``/proc/<pid>/status`` text, in bytes (None if absent, e.g. a zombie)."""
+def parse_status_bytes(status_text: str, field: str) -> int | None:
+    """A memory ``field`` (``VmRSS``, ``VmHWM`` ...) of a ``/proc/<pid>/status`` text, in bytes
+    (None if absent, e.g. a zombie)."""
     for line in status_text.splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             value, unit = line.split()[1:3]
             assert unit == "kB", line
             return int(value) * 1024
     return None
+
+
+def parse_peak_rss_bytes(status_text: str) -> int | None:
+    """``VmHWM`` of a ``/proc/<pid>/status`` text, in bytes (None if absent, e.g. a zombie)."""
+    return parse_status_bytes(status_text, "VmHWM")
 
 
 def parse_machine_cpu_seconds(proc_stat_text: str,

@@ -25,6 +25,7 @@ import pytest
 
 from bench.endtoend import group_lags
 from bench.http_load import Answer, Client, Outcome, open_loop
+from bench.procstat import parse_status_bytes
 from bench.stack import BENCH_ENV
 from bench.stats import arrival_schedule
 from payflow.settings import Settings
@@ -128,12 +129,7 @@ def wait_for_lag(settings: Settings, timeout_seconds: float) -> dict[str, int]:
 
 def parse_rss_bytes(status_text: str) -> int | None:
     """``VmRSS`` of a ``/proc/<pid>/status`` text, in bytes (None if absent: a zombie)."""
-    for line in status_text.splitlines():
-        if line.startswith("VmRSS:"):
-            value, unit = line.split()[1:3]
-            assert unit == "kB", line
-            return int(value) * 1024
-    return None
+    return parse_status_bytes(status_text, "VmRSS")
 
 
 def group_rss_bytes(process_group: int) -> int:
