@@ -1,5 +1,5 @@
-"""Open-loop payment traffic, process memory and the nothing-lost checks shared by the soak and
-overload tests (``test_soak.py``, ``test_overload.py``).
+"""Open-loop payment traffic, process memory and the nothing-lost checks shared by the fault
+tests (the soak, overload, outage and restart tests).
 
 Traffic is the benchmark's: simulator payments (``bench.endtoend.simulated_bodies``: a bounded
 population of cards, customers and devices, so the worker's state reaches a steady size) sent
@@ -22,12 +22,14 @@ from pathlib import Path
 import orjson
 import psycopg
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.endtoend import group_lags
 from bench.http_load import Answer, Client, Outcome, open_loop
 from bench.procstat import parse_status_bytes
 from bench.stack import BENCH_ENV
 from bench.stats import arrival_schedule
+from ingest.topics import DEAD_LETTERS
 from payflow.settings import Settings
 from tests.harness import IsolatedEnvironment, RunningStack, derived_environment
 
@@ -188,3 +190,36 @@ async def sample_memory(groups: dict[str, int], every_seconds: float,
             return series
         except TimeoutError:
             continue
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    consumer: str
+    reason: str
+    key: bytes | None
+
+
+async def dead_letters(settings: Settings, timeout_seconds: float = 30.0) -> list[DeadLetter]:
+    """Every message on the dead-letter topic of ``settings``' prefix now, from its headers."""
+    topic = DEAD_LETTERS.name_for(settings.topic_prefix)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p)
+                      for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        letters: list[DeadLetter] = []
+        deadline = time.monotonic() + timeout_seconds
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            assert time.monotonic() < deadline, f"could not read {topic} in {timeout_seconds} s"
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                for record in batch:
+                    headers = {k: v.decode(errors="replace") for k, v in record.headers}
+                    letters.append(DeadLetter(headers.get("consumer", "?"),
+                                              headers.get("reason", "?"), record.key))
+        return letters
+    finally:
+        await consumer.stop()

@@ -29,12 +29,11 @@ from dataclasses import dataclass
 import httpx
 import psycopg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ingest.topics import DEAD_LETTERS
 from payflow.settings import Settings
 from payflow.supervisor import Child
 from tests.cards import fresh_card_number
+from tests.faults.load import dead_letters
 from tests.faults.tcp_proxy import TcpProxy
 from tests.faults.test_ledger_crash import _reconcile
 from tests.harness import IsolatedEnvironment, RunningStack, derived_environment
@@ -133,7 +132,7 @@ def test_consumers_wait_out_a_database_outage_and_lose_nothing(
         counted = _wait_for_rollups(settings, created.merchant_id, PAYMENTS)
         assert counted == (PAYMENTS, PAYMENTS * 1_500), counted
 
-        letters = asyncio.run(_read_all(settings, DEAD_LETTERS.name_for(settings.topic_prefix)))
+        letters = asyncio.run(dead_letters(settings))
         assert letters == [], f"dead-lettered during the outage: {letters[:3]}"
         for name, child in outage_stack.children.items():
             assert child.alive, f"{name} died: {stack.log(name)[-3000:]}"
@@ -284,26 +283,3 @@ def _wait_for_rollups(settings: Settings, merchant_id: str, expected: int) -> tu
                 assert again is not None
                 return int(again[0]), int(again[1])
             time.sleep(1)
-
-
-async def _read_all(settings: Settings, topic: str) -> list[tuple[bytes | None, dict[str, str]]]:
-    """Every message on ``topic`` now: (key, headers)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p)
-                      for p in sorted(consumer.partitions_for_topic(topic) or {0})]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        out: list[tuple[bytes | None, dict[str, str]]] = []
-        deadline = time.monotonic() + 30
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            assert time.monotonic() < deadline, "could not read the dead letters"
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                out += [(r.key, {k: v.decode(errors="replace") for k, v in r.headers})
-                        for r in batch]
-        return out
-    finally:
-        await consumer.stop()

@@ -37,13 +37,12 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from psycopg import AsyncConnection
 
-from ingest.topics import DEAD_LETTERS
 from ledger.reconcile import reconcile
 from payflow.settings import Settings
 from tests.cards import fresh_card_number
+from tests.faults.load import dead_letters
 from tests.faults.private_services import PrivateServices, private_services
 from tests.harness import RUN_ID, IsolatedEnvironment, RunningStack, prepare_environment
 
@@ -273,7 +272,7 @@ def test_kafka_postgres_and_redis_restarts_under_load_lose_and_duplicate_no_char
     _assert_charged_once(environment, traffic.charges)
     report = asyncio.run(_reconcile(environment.settings))
     assert report.ok, report.problems  # type: ignore[attr-defined]
-    letters = asyncio.run(_dead_letters(environment.settings))
+    letters = asyncio.run(dead_letters(environment.settings))
     assert letters == [], f"dead-lettered during the outages: {letters[:5]}"
     assert time.monotonic() - load_ended < CATCH_UP_LIMIT_SECONDS + 60
     # Last, so that a run shows the money's outcome even when answers were slow.
@@ -436,26 +435,3 @@ def _save_attempts(traffic: Traffic, path: Path) -> None:
 async def _reconcile(settings: Settings) -> object:
     async with await AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
         return await reconcile(conn, settings)
-
-
-async def _dead_letters(settings: Settings) -> list[tuple[str, str]]:
-    """Every dead letter on the private broker's dead-letter topic: (consumer, reason)."""
-    topic = DEAD_LETTERS.name_for(settings.topic_prefix)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p)
-                      for p in sorted(consumer.partitions_for_topic(topic) or {0})]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        letters: list[tuple[str, str]] = []
-        while [p for p in partitions if await consumer.position(p) < ends[p]]:
-            batches = await consumer.getmany(timeout_ms=1000)
-            for record in (r for batch in batches.values() for r in batch):
-                headers = {k: v.decode(errors="replace") for k, v in record.headers}
-                letters.append((headers.get("consumer", "?"), headers.get("reason", "?")))
-        return letters
-    finally:
-        await consumer.stop()
