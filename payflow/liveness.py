@@ -45,7 +45,8 @@ class Stall:
     seconds: float
 
     def describe(self) -> str:
-        return (f"partition {self.partition}: {self.waiting} records waiting at offset "
+        records = "record" if self.waiting == 1 else "records"
+        return (f"partition {self.partition}: {self.waiting} {records} waiting at offset "
                 f"{self.offset}, no progress for {self.seconds:.0f} s")
 
 

@@ -131,6 +131,15 @@ class Settings(BaseSettings):
         30.0, gt=0, description="how often a worker re-reads the champion model and the "
         "merchants' risk thresholds (promotion events make it reload at once as well)"
     )
+    liveness_stall_seconds: float = Field(
+        60.0, ge=0, description="a worker or consumer whose committed offset has not moved "
+        "for this long while records wait on a partition it owns (the broker answering and no "
+        "dependency away) logs why and exits with status 75 for its supervisor to restart it; "
+        "0 turns the check off (payflow.liveness)"
+    )
+    liveness_check_seconds: float = Field(
+        5.0, gt=0, description="how often the liveness check reads the offsets from the broker"
+    )
 
     # --- Webhook sender (payflow webhooks); README "Webhooks" documents the policy
     webhooks_allow_private_urls: bool | None = Field(

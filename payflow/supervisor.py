@@ -196,7 +196,7 @@ class Supervisor:
             return
         child.restart_at = now + delay
         self._report(child, logging.WARNING, f"{child.name} exited with status {status} after "
-                     f"{ran_seconds:.1f} s; restarting it in {delay:.0f} s "
+                     f"{ran_seconds:.1f} s; restarting it in {delay:g} s "
                      f"(restart {child.restarts + 1})")
 
     @staticmethod

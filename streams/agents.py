@@ -40,6 +40,7 @@ from ingest.topics import (
 from models.facts import PaymentFacts
 from models.features import Step, card_features, customer_features, origin_features
 from payflow.settings import Settings
+from payflow.watchdog import Watchdog
 from streams.engine import DecisionEngine, feature_log_entry
 from streams.registry_watch import RegistryWatch
 from streams.side_consumers import consume, forward_labels, materialize_feature_log
@@ -87,6 +88,7 @@ class Wiring:
     topics: StageTopics
     tables: RiskTables
     engine: DecisionEngine
+    watchdog: Watchdog
 
     def source(self, topic: Topic) -> Any:
         return self.app.topic(topic.name_for(self.settings.topic_prefix), key_type=bytes,
@@ -101,7 +103,7 @@ def register_agents(app: faust.App, settings: Settings) -> None:
     """Declare the worker's topics, tables, agents and tasks on ``app``."""
     engine = DecisionEngine(settings.card_fingerprint_key.get_secret_value().encode())
     wiring = Wiring(app, settings, StageTopics.for_prefix(settings.topic_prefix),
-                    RiskTables.create(app), engine)
+                    RiskTables.create(app), engine, Watchdog(settings))
     route(wiring)
     entity(wiring, RISK_CARDS, wiring.tables.cards, card_features, lambda f: f.card)
     entity(wiring, RISK_ORIGINS, wiring.tables.origins, origin_features, lambda f: f.origin)
@@ -110,6 +112,7 @@ def register_agents(app: faust.App, settings: Settings) -> None:
     decide(wiring)
     side_consumers(wiring)
     follow_registry(wiring)
+    liveness(wiring)
 
 
 def route(w: Wiring) -> None:
@@ -125,7 +128,7 @@ def route(w: Wiring) -> None:
 
     async def run() -> None:
         await consume(w.settings, requests, "payflow-risk-route", handle, dead_letter,
-                      max_records=w.settings.stream_batch_size)
+                      max_records=w.settings.stream_batch_size, watchdog=w.watchdog)
 
     w.app.task(run)
 
@@ -173,10 +176,10 @@ def side_consumers(w: Wiring) -> None:
     """Fraud labels and the feature log: plain aiokafka tasks (``streams.side_consumers``)."""
 
     async def labels() -> None:
-        await forward_labels(w.settings)
+        await forward_labels(w.settings, w.watchdog)
 
     async def feature_log() -> None:
-        await materialize_feature_log(w.settings)
+        await materialize_feature_log(w.settings, w.watchdog)
 
     w.app.task(labels)
     w.app.task(feature_log)
@@ -195,3 +198,22 @@ def follow_registry(w: Wiring) -> None:
 
     w.app.task(follow_promotions)
     w.app.timer(w.settings.model_check_seconds)(check_registry)
+
+
+def liveness(w: Wiring) -> None:
+    """The worker exits, for its supervisor to restart it, when its agents or its aiokafka
+    consumers stop making progress on records that wait (``payflow.watchdog``): after a
+    broker restart Faust's consumer can stay assigned and never process again (faust#596)."""
+    sources = {topic.name_for(w.settings.topic_prefix)
+               for topic in (RISK_CARDS, RISK_ORIGINS, RISK_CUSTOMERS, RISK_MERCHANTS)}
+
+    def owned() -> list[tuple[str, int]]:  # not the tables' changelogs, which it only reads
+        return [(tp.topic, tp.partition) for tp in w.app.consumer.assignment()
+                if tp.topic in sources]
+
+    w.watchdog.add("the stream worker's agents", w.app.conf.id, owned)
+
+    async def watch() -> None:
+        await w.watchdog.run()
+
+    w.app.task(watch)

@@ -34,6 +34,7 @@ from ingest.topics import FEATURE_LOG, PAYMENT_EVENTS, RISK_MERCHANTS, dead_lett
 from models.facts import label_facts
 from payflow.failures import Outage, apply_or_dead_letter, consumer_pool, open_pool, rewind
 from payflow.settings import Settings
+from payflow.watchdog import Watchdog
 from streams import feature_log
 from streams.cases import encode_label
 
@@ -49,13 +50,15 @@ DeadLetterer = Callable[[Record, str], Awaitable[None]]
 
 
 async def consume(settings: Settings, topic: str, group: str, handle: Handler,
-                  dead_letter: DeadLetterer, max_records: int = 2000) -> None:
+                  dead_letter: DeadLetterer, max_records: int = 2000,
+                  watchdog: Watchdog | None = None) -> None:
     """Feed ``handle`` batches from ``topic`` until cancelled; commit what it has handled at
     most every ``COMMIT_EVERY_SECONDS`` (a commit per batch was 4 % of the worker's CPU in a
     profile), so a crash redelivers at most that much, to effects that are idempotent.
 
     While a dependency is away, a batch is retried with backoff; a message ``handle`` fails
-    on for another reason, alone, goes to ``dead_letter``."""
+    on for another reason, alone, goes to ``dead_letter``. With a ``watchdog``, the process
+    exits if the consumer stops making progress while not waiting out an outage."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=settings.kafka_bootstrap,
         group_id=f"{settings.topic_prefix}{group}", enable_auto_commit=False,
@@ -66,6 +69,9 @@ async def consume(settings: Settings, topic: str, group: str, handle: Handler,
     handled: dict[TopicPartition, int] = {}
     committed = time.monotonic()
     outage = Outage(f"{group} consumer", log)
+    watched = (watchdog.add(f"the {group} consumer", f"{settings.topic_prefix}{group}",
+                            consumer.assignment, lambda: outage.attempts > 0)
+               if watchdog is not None else None)
 
     async def handle_batch(batch: Sequence[Record]) -> None:
         await handle(list(batch))
@@ -87,6 +93,8 @@ async def consume(settings: Settings, topic: str, group: str, handle: Handler,
                 await _commit(consumer, handled)
                 handled, committed = {}, time.monotonic()
     finally:
+        if watchdog is not None:
+            watchdog.remove(watched)
         await _commit(consumer, handled)  # what was handled, never what was fetched and failed
         await consumer.stop()
 
@@ -103,7 +111,7 @@ async def _commit(consumer: AIOKafkaConsumer, handled: dict[TopicPartition, int]
         log.warning("commit failed in a rebalance; %d partitions will be re-read", len(owned))
 
 
-async def forward_labels(settings: Settings) -> None:
+async def forward_labels(settings: Settings, watchdog: Watchdog | None = None) -> None:
     prefix = settings.topic_prefix
     merchants = RISK_MERCHANTS.name_for(prefix)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
@@ -132,12 +140,12 @@ async def forward_labels(settings: Settings) -> None:
 
     try:
         await consume(settings, PAYMENT_EVENTS.name_for(prefix), LABELS_GROUP, handle,
-                      dead_letter_one)
+                      dead_letter_one, watchdog=watchdog)
     finally:
         await producer.stop()
 
 
-async def materialize_feature_log(settings: Settings) -> None:
+async def materialize_feature_log(settings: Settings, watchdog: Watchdog | None = None) -> None:
     pool: AsyncConnectionPool[Any] = consumer_pool(settings.database_url, max_size=2)
     await open_pool(pool, Outage("feature log database", log))
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
@@ -159,7 +167,7 @@ async def materialize_feature_log(settings: Settings) -> None:
 
     try:
         await consume(settings, FEATURE_LOG.name_for(settings.topic_prefix),
-                      FEATURE_LOG_GROUP, handle, dead_letter_one)
+                      FEATURE_LOG_GROUP, handle, dead_letter_one, watchdog=watchdog)
     finally:
         await producer.stop()
         await pool.close()
