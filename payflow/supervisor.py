@@ -94,13 +94,16 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     restart: RestartPolicy | None = None
     """Restart children that exit on their own; None (the default): never."""
+    program: tuple[str, ...] = (sys.executable, "-m", "payflow")
+    """What a child runs, before its own arguments."""
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
     _stopping: threading.Event = field(default_factory=threading.Event, init=False,
                                        repr=False)
     _monitor: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def start(self, name: str, *args: str, extra_env: dict[str, str] | None = None) -> Child:
-        """Start ``payflow <args>`` as child ``name``, logging to ``<log_dir>/<name>.log``."""
+        """Start ``payflow <args>`` (``program <args>``) as child ``name``, logging to
+        ``<log_dir>/<name>.log``."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         extra = dict(extra_env or {})
@@ -149,7 +152,7 @@ class Supervisor:
                extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
         with open(log_path, "ab") as log_file:
             return subprocess.Popen(
-                [sys.executable, "-m", "payflow", *args],
+                [*self.program, *args],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

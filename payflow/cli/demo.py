@@ -2,7 +2,9 @@
 
 Services up, migrations, topics, a demo merchant with a fresh API key, then the API, stream
 worker, ledger consumer and dashboard as child processes, and simulated payments with a live
-one-line status until Ctrl-C (or ``--duration``), which stops every child cleanly.
+one-line status until Ctrl-C (or ``--duration``), which stops every child cleanly. A child
+that exits on its own (a stuck worker exits on purpose) is restarted with backoff; the demo
+ends when one keeps dying (``payflow.supervisor.RestartPolicy``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from payflow.merchants import create_or_add_key
 from payflow.services import ServiceError, all_services
 from payflow.services.base import port_open
 from payflow.settings import Settings, get_settings
-from payflow.supervisor import Supervisor
+from payflow.supervisor import RestartPolicy, Supervisor
 from payflow.topics import create_topics
 
 DEMO_EMAIL = "demo@payflow.test"
@@ -48,7 +50,7 @@ def demo(
     key = merchant.api_key
     asyncio.run(ensure_user(settings.database_url, DEMO_EMAIL, DEMO_PASSWORD, "merchant",
                             merchant.merchant_id))
-    supervisor = Supervisor(settings.home / "logs")
+    supervisor = Supervisor(settings.home / "logs", restart=RestartPolicy())
     try:
         _start_children(settings, supervisor, key, dashboard)
         _introduce(settings, key, dashboard)
@@ -134,8 +136,9 @@ def _wait_ready(supervisor: Supervisor, what: str, url: str, timeout_seconds: fl
 
 def _report_dead(dead: list) -> int:  # type: ignore[type-arg]
     for child in dead:
-        typer.secho(f"demo: {child.name} exited ({child.process.returncode}); log: "
-                    f"{child.log_path}", fg=typer.colors.RED, err=True)
+        typer.secho(f"demo: {child.name} exited ({child.process.returncode}) after "
+                    f"{child.restarts} restarts; log: {child.log_path}",
+                    fg=typer.colors.RED, err=True)
     return 2
 
 
