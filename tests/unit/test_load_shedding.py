@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from api.shedding import AdaptiveLimit, LoadShedding
@@ -39,14 +40,52 @@ async def test_requests_past_the_bound_get_503_with_retry_after_and_health_check
     assert shedding.in_flight == 0
 
 
-def test_a_slow_answer_cuts_the_bound_below_what_is_in_flight_once_per_round_trip() -> None:
+def answered(limit: AdaptiveLimit, rate: float, seconds: float, latency: float,
+             start: float = 0.0) -> float:
+    """``rate`` answers a second for ``seconds``, each taking ``latency``, with the in-flight
+    count Little's law gives; the time of the last answer."""
+    finished = start
+    for i in range(round(rate * seconds)):
+        finished = start + (i + 1) / rate
+        limit.record(finished - latency, finished, in_flight=max(1, round(rate * latency)))
+    return finished
+
+
+def test_the_bound_is_what_the_pipeline_answers_in_half_the_target() -> None:
+    limit = AdaptiveLimit(target_seconds=1.0, floor=2, ceiling=256)
+    now = answered(limit, rate=40.0, seconds=3.0, latency=0.4)
+    assert limit.answer_rate(now) == 40.0
+    assert limit.limit == 256.0  # no answer past the target: the AIMD part is not binding
+    assert limit.bound(now) == 20  # 40 answers/s x 1.0 s x 0.5: a mean wait of 0.5 s
+    assert limit.admits(19, now) and not limit.admits(20, now)
+
+
+def test_at_the_onset_of_an_overload_the_bound_holds_before_any_answer_is_slow() -> None:
+    """Arrivals double; what the pipeline answers does not: the bound stays where it was, so
+    the queue admitted stays what it drains in half the target."""
+    limit = AdaptiveLimit(target_seconds=1.0, floor=2, ceiling=256)
+    now = answered(limit, rate=40.0, seconds=3.0, latency=0.4)
+    admitted = sum(limit.admits(in_flight, now) for in_flight in range(16, 100))
+    assert admitted == 4  # 16..19 of the 84 a doubled arrival rate would bring
+
+
+def test_without_answers_for_a_window_the_bound_falls_back_to_the_floor() -> None:
+    limit = AdaptiveLimit(target_seconds=1.0, floor=16, ceiling=256)
+    assert limit.bound(0.0) == 16  # a fresh process admits its floor, then what it answers
+    now = answered(limit, rate=100.0, seconds=2.0, latency=0.2)
+    assert limit.bound(now) == 50
+    assert limit.bound(now + 1.0) == 25  # half the window's answers are older than it
+    assert limit.bound(now + 2.0) == 16
+
+
+def test_a_slow_answer_cuts_the_limit_below_what_is_in_flight_once_per_round_trip() -> None:
     limit = AdaptiveLimit(target_seconds=0.5, floor=4, ceiling=256)
-    limit.record(started=10.0, finished=11.0, in_flight=50)
+    answered(limit, rate=200.0, seconds=2.0, latency=0.1)  # rate bound 50: above the cut
+    limit.record(started=9.0, finished=10.0, in_flight=50)
     assert limit.limit == 40.0  # 0.8 x the 50 in flight, not 0.8 x the ceiling
-    assert not limit.admits(40) and limit.admits(39)
-    limit.record(started=10.1, finished=11.2, in_flight=45)  # admitted before the cut
+    limit.record(started=9.1, finished=10.2, in_flight=45)  # admitted before the cut
     assert limit.limit == 40.0
-    limit.record(started=11.5, finished=12.3, in_flight=30)  # admitted after it
+    limit.record(started=10.5, finished=11.3, in_flight=30)  # admitted after it
     assert limit.limit == 24.0
 
 
@@ -64,16 +103,15 @@ def test_below_the_floor_nothing_is_shed_however_slow_the_answers() -> None:
     limit = AdaptiveLimit(target_seconds=0.5, floor=16, ceiling=256)
     for i in range(20):
         limit.record(started=float(i), finished=i + 5.0, in_flight=3)
-    assert limit.limit == 16.0
-    assert limit.admits(15) and not limit.admits(16)
+    assert limit.limit == 16.0 and limit.bound(25.0) == 16
+    assert limit.admits(15, 25.0) and not limit.admits(16, 25.0)
 
 
-async def test_the_middleware_sheds_past_the_adaptive_bound_once_answers_are_slow() -> None:
-    clock = {"delay": 0.0}
+async def test_the_middleware_admits_what_it_has_been_answering_and_sheds_the_rest() -> None:
     sent: list[dict[str, Any]] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        await asyncio.sleep(clock["delay"])
+        await asyncio.sleep(0.01)
         await send({"type": "http.response.start", "status": 201, "headers": []})
 
     async def send(message: dict[str, Any]) -> None:
@@ -82,19 +120,21 @@ async def test_the_middleware_sheds_past_the_adaptive_bound_once_answers_are_slo
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b""}
 
-    # Target and delay far above the scheduling jitter of a loaded machine: the requests of
-    # one gather are admitted together, before any of them has waited past the target.
     shedding = LoadShedding(app, max_in_flight=100, min_in_flight=2,
                             latency_target_seconds=0.2)
     http = {"type": "http", "path": "/v1/payments"}
-    clock["delay"] = 0.4  # slower than the target
-    await asyncio.gather(*(shedding(http, receive, send) for _ in range(10)))
-    assert shedding.stats.limit == 8.0 and shedding.shed == 0
-    await asyncio.gather(*(shedding(http, receive, send) for _ in range(10)))
-    assert shedding.shed == 2 and shedding.in_flight == 0
-    assert shedding.stats.limit == 6.4
+    assert shedding.stats.limit == 2  # nothing answered yet: the floor
+    for _ in range(40):  # one at a time: about 100 answers a second on a quiet machine
+        await shedding(http, receive, send)
+    assert shedding.shed == 0
+    assert shedding.adaptive is not None
+    bound = shedding.adaptive.bound(time.monotonic())
+    assert 2 < bound < 20, bound  # the answer rate x 0.1 s (half the target)
+    await asyncio.gather(*(shedding(http, receive, send) for _ in range(20)))
+    assert bound - 1 <= 20 - shedding.shed <= bound, (bound, shedding.shed)
     statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
-    assert statuses.count(503) == 2 and statuses.count(201) == 18
+    assert statuses.count(503) == shedding.shed and statuses.count(201) == 60 - shedding.shed
+    assert shedding.in_flight == 0
 
 
 def test_a_request_waiting_past_the_target_cuts_the_bound_before_any_slow_answer() -> None:
