@@ -57,6 +57,7 @@ from ledger.handlers import SOURCE, BatchEffects, Handlers
 from ledger.settle import settle_day
 from payflow.failures import Outage, apply_or_dead_letter, consumer_pool, open_pool, rewind
 from payflow.settings import Settings
+from payflow.watchdog import watching
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
@@ -108,21 +109,23 @@ class LedgerConsumer:
         log.info("ledger consumer started on %s, %s", self.decisions_topic, self.commands_topic)
         last_sweep = 0.0
         try:
-            while not self._stopping.is_set():
-                batches = await self.consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
-                records = [record for part in batches.values() for record in part]
-                if records:
-                    try:
-                        await self.process(records)
-                        await self.consumer.commit()
-                    except Exception as error:
-                        rewind(self.consumer, batches)
-                        await self.outage.wait(error)
-                        continue
-                    self.outage.over()
-                if time.monotonic() - last_sweep > SWEEP_SECONDS:
-                    await self.housekeeping()
-                    last_sweep = time.monotonic()
+            async with watching(self.settings, "the ledger consumer", self.consumer,
+                                f"{self.settings.topic_prefix}payflow-ledger", self._waiting):
+                while not self._stopping.is_set():
+                    batches = await self.consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
+                    records = [record for part in batches.values() for record in part]
+                    if records:
+                        try:
+                            await self.process(records)
+                            await self.consumer.commit()
+                        except Exception as error:
+                            rewind(self.consumer, batches)
+                            await self.outage.wait(error)
+                            continue
+                        self.outage.over()
+                    if time.monotonic() - last_sweep > SWEEP_SECONDS:
+                        await self.housekeeping()
+                        last_sweep = time.monotonic()
         finally:
             await self.consumer.stop()
             await self.producer.stop()
@@ -131,6 +134,10 @@ class LedgerConsumer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _waiting(self) -> bool:
+        """Waiting out an outage (not stuck, for the liveness check)."""
+        return self.outage.attempts > 0 or self.sweep_outage.attempts > 0
 
     # --- batches
 

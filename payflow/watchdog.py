@@ -18,8 +18,9 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -52,6 +53,7 @@ class Watchdog:
     watched: list[Watched] = field(default_factory=list)
     on_stuck: Callable[[str], None] = field(default=lambda line: _exit_stuck(line))
     """Given the line saying why; by default logs it and ends the process."""
+    clock: Callable[[], float] = time.monotonic
 
     def add(self, name: str, group: str, assignment: Callable[[], Iterable[tuple[str, int]]],
             waiting: Callable[[], bool] = lambda: False) -> Watched | None:
@@ -72,6 +74,8 @@ class Watchdog:
         check is off)."""
         if self.settings.liveness_stall_seconds <= 0:
             return
+        log.info("liveness: watching %s (limit %g s)", ", ".join(w.name for w in self.watched),
+                 self.settings.liveness_stall_seconds)
         probe: _Probe | None = None
         try:
             while True:
@@ -85,7 +89,7 @@ class Watchdog:
             if probe is not None:
                 await probe.close()
 
-    async def _check(self, probe: _Probe) -> bool:
+    async def _check(self, probe: OffsetReader) -> bool:
         """One round over every consumer; False if the broker could not be asked."""
         for watched in list(self.watched):
             if watched.waiting():
@@ -100,10 +104,26 @@ class Watchdog:
                 for each in self.watched:
                     each.watch.pause()
                 return False
-            stall = watched.watch.observe(time.monotonic(), offsets)
+            stall = watched.watch.observe(self.clock(), offsets)
             if stall is not None and not watched.waiting():
                 self.on_stuck(stuck_line(watched.name, stall, self.settings.liveness_stall_seconds))
         return True
+
+
+@contextlib.asynccontextmanager
+async def watching(settings: Settings, name: str, consumer: AIOKafkaConsumer, group: str,
+                   waiting: Callable[[], bool]) -> AsyncIterator[None]:
+    """Within the block, a watchdog of its own ends the process if ``consumer`` (of ``group``)
+    gets stuck while not ``waiting`` out an outage: the plain consumers' one line."""
+    watchdog = Watchdog(settings)
+    watchdog.add(name, group, consumer.assignment, waiting)
+    task = asyncio.create_task(watchdog.run(), name="liveness")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def stuck_line(name: str, stall: Stall, limit_seconds: float) -> str:
@@ -120,6 +140,12 @@ def _exit_stuck(line: str) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(STUCK_EXIT_STATUS)
+
+
+class OffsetReader(Protocol):
+    async def read(self, group: str, partitions: list[TopicPartition]) -> dict[str, Offsets]:
+        """The ``partitions``' committed offsets for ``group`` and end offsets, from the
+        broker."""
 
 
 class _Probe:

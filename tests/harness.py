@@ -35,7 +35,7 @@ from payflow.merchants import CreatedMerchant, create_or_add_key
 from payflow.services import ServiceError, all_services
 from payflow.services.base import port_open
 from payflow.settings import Settings
-from payflow.supervisor import Supervisor, free_port
+from payflow.supervisor import RestartPolicy, Supervisor, free_port
 from payflow.topics import create_topics, delete_topics
 from tests.webhooks_support import STACK_WEBHOOKS_ENV
 
@@ -204,13 +204,16 @@ class RunningStack:
     base_url: str
 
     @classmethod
-    def start(cls, environment: IsolatedEnvironment) -> RunningStack:
+    def start(cls, environment: IsolatedEnvironment,
+              restart: RestartPolicy | None = None) -> RunningStack:
+        """Start the processes; with ``restart``, the supervisor restarts one that exits (the
+        default, none: fault tests kill and start processes themselves)."""
         port = free_port()
         env = {**environment.env, "PAYFLOW_API_PORT": str(port),
                "PAYFLOW_WORKER_WEB_PORT": str(free_port())}
         run = environment.settings.topic_prefix.strip(".").replace(".", "-")  # test-<run>...
         log_dir = environment.settings.home / "logs" / run
-        supervisor = Supervisor(log_dir, env=env)
+        supervisor = Supervisor(log_dir, env=env, restart=restart)
         supervisor.start("worker", "worker")
         supervisor.start("ledger", "ledger")
         supervisor.start("webhooks", "webhooks", extra_env=STACK_WEBHOOKS_ENV)

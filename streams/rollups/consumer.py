@@ -32,6 +32,7 @@ from ingest.contracts import UndecodableMessage, decode_decision, decode_event
 from ingest.topics import PAYMENT_DECISIONS, PAYMENT_EVENTS, dead_letter
 from payflow.failures import Outage, apply_or_dead_letter, consumer_pool, open_pool, rewind
 from payflow.settings import Settings
+from payflow.watchdog import watching
 from streams.rollups import store
 from streams.rollups.model import BatchRollup, Contribution, contribution, review_contribution
 
@@ -99,6 +100,7 @@ def _item(record: ConsumerRecord[bytes, bytes],
 class AnalyticsConsumer:
     def __init__(self, settings: Settings) -> None:
         prefix = settings.topic_prefix
+        self.settings = settings
         self.decisions_topic = PAYMENT_DECISIONS.name_for(prefix)
         self.prefix = prefix
         self.consumer = AIOKafkaConsumer(
@@ -121,25 +123,17 @@ class AnalyticsConsumer:
         log.info("analytics consumer started")
         last_prune = time.monotonic()
         try:
-            while not self._stopping.is_set():
-                batches = await self.consumer.getmany(timeout_ms=500, max_records=MAX_BATCH)
-                records = [record for part in batches.values() for record in part]
-                if records:
-                    try:
-                        counts = await self.process(records)
-                        await self.consumer.commit()
-                    except Exception as error:
-                        rewind(self.consumer, batches)
-                        await self.outage.wait(error)
-                        continue
-                    if counts:  # a batch of uncounted decisions does not need PostgreSQL
-                        self.outage.over()
-                if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
-                    last_prune = time.monotonic()
-                    try:
-                        await self.prune()
-                    except Exception as error:  # housekeeping: the next hour tries again
-                        log.warning("could not prune analytics claims: %s", error)
+            async with watching(self.settings, "the analytics consumer", self.consumer,
+                                f"{self.prefix}payflow-analytics",
+                                lambda: self.outage.attempts > 0):
+                while not self._stopping.is_set():
+                    await self._step()
+                    if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
+                        last_prune = time.monotonic()
+                        try:
+                            await self.prune()
+                        except Exception as error:  # housekeeping: the next hour tries again
+                            log.warning("could not prune analytics claims: %s", error)
         finally:
             await self.consumer.stop()
             await self.producer.stop()
@@ -147,6 +141,22 @@ class AnalyticsConsumer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def _step(self) -> None:
+        """One fetch, counted and committed, or rewound to wait out an outage."""
+        batches = await self.consumer.getmany(timeout_ms=500, max_records=MAX_BATCH)
+        records = [record for part in batches.values() for record in part]
+        if not records:
+            return
+        try:
+            counts = await self.process(records)
+            await self.consumer.commit()
+        except Exception as error:
+            rewind(self.consumer, batches)
+            await self.outage.wait(error)
+            return
+        if counts:  # a batch of uncounted decisions does not need PostgreSQL
+            self.outage.over()
 
     async def process(self, records: list[Record]) -> int:
         """Count a batch (poison dead-lettered); how many of its messages count. Raises only

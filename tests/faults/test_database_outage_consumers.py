@@ -48,6 +48,8 @@ CUT_AFTER_SECONDS = 5.0
 MIN_OUTAGE_SECONDS = 35.0
 """Longer than psycopg_pool's default 30 s wait for a connection: the ledger used to wait that
 long on each message of a failed batch, then dead-letter it."""
+LIVENESS_STALL_SECONDS = 15.0
+"""The consumers' liveness limit here (60 s by default), well inside the outage."""
 STEP_SECONDS = 120.0
 """The longest wait for one step of the outage (a consumer to meet it, or to recover)."""
 RECOVERY_SECONDS = 150.0
@@ -78,6 +80,10 @@ def outage_stack(environment: IsolatedEnvironment) -> Iterator[OutageStack]:
     # The API answers 202 pending after 1 s (instead of the tests' 10 s) while the ledger
     # waits, so that the load keeps its pace through the outage.
     isolated.env["PAYFLOW_DECISION_BUDGET_SECONDS"] = "1"
+    # A consumer waiting out the outage is not stuck: with the liveness limit at less than
+    # half the outage, one that the check took for stuck would exit and fail the test.
+    isolated.env["PAYFLOW_LIVENESS_STALL_SECONDS"] = str(LIVENESS_STALL_SECONDS)
+    isolated.env["PAYFLOW_LIVENESS_CHECK_SECONDS"] = "1"
     proxies: dict[str, TcpProxy] = {}
     try:
         stack = RunningStack.start(isolated)

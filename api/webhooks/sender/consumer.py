@@ -28,6 +28,7 @@ from ingest.contracts import AnyPublicEvent, UndecodableMessage, decode_event
 from ingest.topics import CATALOG, PAYMENT_EVENTS, dead_letter
 from payflow.failures import Outage, apply_or_dead_letter, rewind
 from payflow.settings import Settings
+from payflow.watchdog import watching
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
@@ -48,6 +49,7 @@ class EventConsumer:
         producer: AIOKafkaProducer, on_recorded: Callable[[], None],
     ) -> None:
         prefix = settings.topic_prefix
+        self.settings = settings
         self.topics = event_topics(prefix)
         self.prefix = prefix
         self.pool = pool
@@ -68,22 +70,29 @@ class EventConsumer:
         await self.consumer.start()
         log.info("webhook sender consuming %s", ", ".join(self.topics))
         try:
-            while not stopping.is_set():
-                batches = await self.consumer.getmany(timeout_ms=300, max_records=MAX_BATCH)
-                records = [record for part in batches.values() for record in part]
-                if not records:
-                    continue
-                try:
-                    await self.record(records)
-                    await self.consumer.commit()
-                except Exception as error:
-                    rewind(self.consumer, batches)
-                    await self.outage.wait(error)
-                    continue
-                self.outage.over()
-                self.on_recorded()
+            async with watching(self.settings, "the webhook event consumer", self.consumer,
+                                f"{self.prefix}payflow-webhooks",
+                                lambda: self.outage.attempts > 0):
+                while not stopping.is_set():
+                    await self._step()
         finally:
             await self.consumer.stop()
+
+    async def _step(self) -> None:
+        """One fetch, recorded and committed, or rewound to wait out an outage."""
+        batches = await self.consumer.getmany(timeout_ms=300, max_records=MAX_BATCH)
+        records = [record for part in batches.values() for record in part]
+        if not records:
+            return
+        try:
+            await self.record(records)
+            await self.consumer.commit()
+        except Exception as error:
+            rewind(self.consumer, batches)
+            await self.outage.wait(error)
+            return
+        self.outage.over()
+        self.on_recorded()
 
     async def record(self, records: list[Record]) -> int:
         """Record the deliveries these messages call for (poison dead-lettered); how many were
