@@ -1,5 +1,6 @@
 """Dashboard speed at 1,000,000 payments: bulk-load a benchmark database, time every page's
-API calls and every ``/api/analytics`` query, print the figures and the conditions.
+API calls and every ``/api/analytics`` query, print the figures and the conditions. The rows
+are made by PostgreSQL, set-based, in chunks that print their progress.
 
     .venv/bin/python -m bench.dashboard [--payments 1000000] [--repeat 5] [--reload]
 
@@ -20,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -47,7 +47,7 @@ STATUSES = [("captured", 80), ("failed", 8), ("authorized", 5), ("refunded", 4),
 CURRENCIES = [("USD", 85), ("EUR", 10), ("GBP", 5)]
 FLAGS = ["High transaction velocity", "Amount significantly above average",
          "New geographic location", "Card used from many IPs"]
-COPY_COLUMNS = ("id, merchant_id, amount, currency, captured_amount, refunded_amount, status, "
+PAYMENT_COLUMNS = ("id, merchant_id, amount, currency, captured_amount, refunded_amount, status, "
                 "capture, fraud_score, risk_level, fraud_flags, decline_code, processor_ref, "
                 "payment_method_id, payment_method, description, metadata, request, created_at, "
                 "updated_at")
@@ -83,12 +83,52 @@ def prepare_database(admin_url: str, payments: int, reload: bool,
     return url, merchant.merchant_id
 
 
-def _weighted(choices: list[tuple[str, int]], rng: random.Random, n: int) -> list[str]:
-    return rng.choices([c for c, _ in choices], weights=[w for _, w in choices], k=n)
+CHUNK = 100_000
+"""Payments per INSERT … SELECT: the load prints its progress after each."""
+
+
+def weighted_case(expression: str, choices: list[tuple[str, int]]) -> str:
+    """SQL choosing among ``choices`` by their weights from ``expression``, a uniform [0, 1)
+    value: ``CASE WHEN u < 0.8 THEN 'captured' … ELSE 'voided' END``."""
+    total = sum(weight for _, weight in choices)
+    cumulative, whens = 0, []
+    for choice, weight in choices[:-1]:
+        cumulative += weight
+        whens.append(f"WHEN {expression} < {cumulative / total!r} THEN '{choice}'")
+    return f"CASE {' '.join(whens)} ELSE '{choices[-1][0]}' END"
+
+
+# Every row is made by PostgreSQL itself (set-based, no per-row work in Python): the statuses
+# and currencies by their weights, the amount log-normal (mu 8, sigma 1, Box-Muller, at least
+# 100), the fraud score exponential (mean 15, at most 100), created_at uniform over 365 days.
+INSERT_PAYMENTS = f"""
+    INSERT INTO payments ({PAYMENT_COLUMNS})
+    SELECT 'pay_bench' || lpad(i::text, 15, '0'), %(merchant)s, amount, currency,
+           CASE WHEN status IN ('captured', 'refunded') THEN amount ELSE 0 END,
+           CASE WHEN status = 'refunded' THEN amount ELSE 0 END,
+           status, true, score,
+           CASE WHEN score < 30 THEN 'low' WHEN score < 70 THEN 'medium' ELSE 'high' END,
+           CASE WHEN score >= 30
+                THEN jsonb_build_array((%(flags)s::text[])[i %% {len(FLAGS)} + 1])
+                ELSE '[]'::jsonb END,
+           CASE WHEN status = 'failed' THEN 'generic_decline' END,
+           'psr_' || lpad(i::text, 20, '0'), 'pm_bench', %(method)s::jsonb, 'order ' || i,
+           '{{}}'::jsonb, '{{"bench": true}}'::jsonb, created, created
+    FROM (SELECT i, {weighted_case("u_status", STATUSES)} AS status,
+                 {weighted_case("u_currency", CURRENCIES)} AS currency,
+                 greatest(100, floor(exp(8 + sqrt(-2 * ln(1 - u_amount))
+                                             * cos(2 * pi() * v_amount))))::bigint AS amount,
+                 least(100, floor(-15 * ln(1 - u_score)))::smallint AS score,
+                 %(now)s - u_created * interval '365 days' AS created
+          FROM (SELECT i, random() AS u_status, random() AS u_currency, random() AS u_amount,
+                       random() AS v_amount, random() AS u_score, random() AS u_created
+                FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i
+                OFFSET 0) AS draws) AS rows"""
 
 
 def load(url: str, merchant_id: str, payments: int) -> None:
-    rng = random.Random(8)
+    """``payments`` payments of one merchant, made by PostgreSQL in chunks of ``CHUNK`` in one
+    transaction (progress after each), then their rollups, then VACUUM ANALYZE."""
     card = {"brand": "visa", "funding": "credit", "last4": "4242", "exp_month": 12,
             "exp_year": 2030, "fingerprint": "bench"}
     method: dict[str, object] = {"id": "pm_bench", "type": "card", "card": card}
@@ -96,39 +136,24 @@ def load(url: str, merchant_id: str, payments: int) -> None:
     started = time.monotonic()
     with psycopg.connect(url) as conn:
         conn.execute("INSERT INTO payment_methods (id, merchant_id, type, summary, ciphertext) "
-                     "VALUES ('pm_bench', %s, 'card', %s, '\\x00') ON CONFLICT DO NOTHING",
-                     (merchant_id, Jsonb(method)))
-        method_json = json.dumps(method)
-        statuses = _weighted(STATUSES, rng, payments)
-        currencies = _weighted(CURRENCIES, rng, payments)
-        with conn.cursor().copy(f"COPY payments ({COPY_COLUMNS}) FROM STDIN") as copy:
-            for index in range(payments):
-                copy.write_row(_row(index, merchant_id, statuses[index], currencies[index],
-                                    method_json, now, rng))
-        conn.commit()
-        print(f"bench: copied {payments:,} payments in {time.monotonic() - started:.1f} s")
+                      "VALUES ('pm_bench', %s, 'card', %s, '\\x00') ON CONFLICT DO NOTHING",
+                      (merchant_id, Jsonb(method)))
+        conn.execute("SELECT setseed(0.08)")
+        for first in range(0, payments, CHUNK):
+            last = min(first + CHUNK, payments) - 1
+            conn.execute(INSERT_PAYMENTS, {"merchant": merchant_id, "flags": FLAGS,
+                                           "method": json.dumps(method), "now": now,
+                                           "first": first, "last": last})
+            print(f"bench: inserted {last + 1:,} / {payments:,} payments "
+                  f"({time.monotonic() - started:.1f} s)", flush=True)
         _build_rollups(conn)
         conn.commit()
+        print(f"bench: rolled up in {time.monotonic() - started:.1f} s", flush=True)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE payments")
         conn.execute("VACUUM ANALYZE analytics_rollups")
-    print(f"bench: loaded, rolled up and analyzed in {time.monotonic() - started:.1f} s")
-
-
-def _row(index: int, merchant_id: str, status: str, currency: str, method_json: str,
-         now: datetime, rng: random.Random) -> tuple[object, ...]:
-    amount = max(100, int(rng.lognormvariate(8.0, 1.0)))
-    captured = amount if status in {"captured", "refunded"} else 0
-    refunded = amount if status == "refunded" else 0
-    score = min(100, int(rng.expovariate(1 / 15)))
-    level = "low" if score < 30 else "medium" if score < 70 else "high"
-    flags = [FLAGS[index % len(FLAGS)]] if score >= 30 else []
-    created = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
-    payment_id = f"pay_bench{index:015d}"
-    return (payment_id, merchant_id, amount, currency, captured, refunded, status,
-            True, score, level, json.dumps(flags),
-            "generic_decline" if status == "failed" else None, f"psr_{index:020d}", "pm_bench",
-            method_json, f"order {index}", "{}", '{"bench": true}', created, created)
+    print(f"bench: loaded, rolled up and analyzed in {time.monotonic() - started:.1f} s",
+          flush=True)
 
 
 def _build_rollups(conn: psycopg.Connection[object]) -> None:
