@@ -4,7 +4,7 @@ PostgreSQL answers), it says why and exits with status 75, is restarted, and cat
 the block is gone.
 
 The worker runs alone on a topic prefix of its own (``tests.integration.streams_driver``),
-under a ``Supervisor`` with a fast ``RestartPolicy``.
+under a ``Supervisor`` with a fast ``RestartPolicy``. Marked slow: ``make test-slow``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from payflow.supervisor import Child, RestartPolicy, Supervisor, free_port
 from payflow.watchdog import STUCK_EXIT_STATUS
 from tests.integration.streams_driver import T0, RiskEnvironment, decide_in_order, request, risk
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+"""Slow: each test starts a worker (15-30 s on a loaded machine); the stuck one took 55 s."""
 __all__ = ["risk"]
 FAST = RestartPolicy(first_delay_seconds=0.5, max_delay_seconds=2.0, max_quick_exits=3)
 STALL_SECONDS = 6
@@ -65,7 +66,6 @@ def test_a_stuck_worker_exits_is_restarted_and_catches_up_once_unblocked(
     assert worker.alive and not supervisor.dead()
 
 
-@pytest.mark.slow
 def test_a_killed_worker_is_restarted_and_decides_the_next_payment(
     risk: RiskEnvironment, supervisor: Supervisor,
 ) -> None:
