@@ -12,13 +12,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from models.scoring import FraudModel, dump_estimator, load_estimator
-from models.training import TrainedModel
+
+if TYPE_CHECKING:  # scikit-learn: only what trains needs it at run time
+    from models.training import TrainedModel
 
 
 class RegistryError(RuntimeError):

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import skops.io as skops_io
 
 from models.decision import ModelOpinion
 
@@ -33,12 +32,19 @@ class ModelLoadError(RuntimeError):
     """The stored artifact is not a loadable fraud model."""
 
 
+# skops imports all of scikit-learn and walks its estimators (seconds, over 10 s on a loaded
+# machine): only what loads or stores a model pays for it, not every process importing this.
+
 def dump_estimator(estimator: Any) -> bytes:
+    import skops.io as skops_io
+
     return bytes(skops_io.dumps(estimator))
 
 
 def load_estimator(artifact: bytes) -> Any:
     """The estimator in ``artifact``; ModelLoadError if corrupt or holding untrusted types."""
+    import skops.io as skops_io
+
     try:
         untrusted = set(skops_io.get_untrusted_types(data=artifact)) - set(TRUSTED_TYPES)
         if untrusted:

@@ -20,8 +20,6 @@ from aiokafka.errors import KafkaError
 
 from ingest.topics import MODEL_PROMOTIONS
 from models import registry
-from models.synthetic import generate
-from models.training import examples, train
 from payflow.settings import REPO_ROOT, Settings, get_settings
 
 app = typer.Typer(help="List, promote and roll back fraud models.", no_args_is_help=True)
@@ -70,6 +68,9 @@ def bootstrap_model(settings: Settings, *, force: bool = False, seed: int = 7) -
     with psycopg.connect(settings.database_url) as conn:
         if not force and registry.champion(conn) is not None:
             return None
+    from models.synthetic import generate  # scikit-learn: not at every payflow command's start
+    from models.training import examples, train
+
     history = generate(seed=seed)
     trained = train(examples(history.events, history.fraud))
     with psycopg.connect(settings.database_url) as conn:
