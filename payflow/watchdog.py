@@ -63,6 +63,7 @@ class Watchdog:
         watched = Watched(name, group, assignment, waiting,
                           ProgressWatch(self.settings.liveness_stall_seconds))
         self.watched.append(watched)
+        log.info("liveness: watching %s (limit %g s)", name, self.settings.liveness_stall_seconds)
         return watched
 
     def remove(self, watched: Watched | None) -> None:
@@ -74,8 +75,6 @@ class Watchdog:
         check is off)."""
         if self.settings.liveness_stall_seconds <= 0:
             return
-        log.info("liveness: watching %s (limit %g s)", ", ".join(w.name for w in self.watched),
-                 self.settings.liveness_stall_seconds)
         probe: _Probe | None = None
         try:
             while True:
