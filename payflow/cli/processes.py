@@ -47,11 +47,12 @@ def worker() -> None:
     import faust
 
     from streams.agents import register_agents
-    from streams.app import create_app
+    from streams.app import create_app, quiet_garbage_collector
 
     settings = get_settings()
     app = create_app(settings)
     register_agents(app, settings)
+    quiet_garbage_collector()
     faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
 
 
