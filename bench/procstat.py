@@ -84,6 +84,38 @@ def pids_named(name: str) -> list[int]:
     return found
 
 
+def parse_listening_inodes(tcp_table: str, port: int) -> set[int]:
+    """Inodes of the sockets listening on ``port`` in a ``/proc/net/tcp`` or ``tcp6`` table
+    (state ``0A`` is LISTEN; addresses are ``hex-ip:hex-port``; the inode is field 10)."""
+    inodes = set()
+    for line in tcp_table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            inodes.add(int(fields[9]))
+    return inodes
+
+
+def pids_listening(port: int) -> list[int]:
+    """Processes holding a socket that listens on TCP ``port`` (any address): a service that
+    another checkout, or the system, started, whose pid file this checkout does not have."""
+    inodes: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            inodes |= parse_listening_inodes(Path(table).read_text(), port)
+        except OSError:
+            continue
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    found = []
+    for entry in Path("/proc").iterdir() if wanted else ():
+        if entry.name.isdigit():
+            try:
+                if any(os.readlink(fd) in wanted for fd in (entry / "fd").iterdir()):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 @dataclass(frozen=True)
 class CpuSample:
     """CPU seconds of each pid of each named process, and the machine's busy seconds."""

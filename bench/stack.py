@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 
+from bench import procstat
 from bench.http_load import Client, HttpError
 from bench.sandbox import Sandbox
 from payflow.merchants import create_or_add_key
@@ -105,14 +107,19 @@ async def warm_up(box: Sandbox, key: str, timeout_seconds: float = 90) -> None:
 
 
 def service_pids(settings: Settings) -> dict[str, list[int]]:
-    """The shared services' processes: the local broker and Redis (from their pid files)."""
+    """The shared services' processes: the local broker and Redis, from this checkout's pid
+    files, else the processes listening on their configured ports (services that another
+    checkout started: without this their CPU per payment read 0.00)."""
+    kafka_port = int(settings.kafka_bootstrap.split(",")[0].rpartition(":")[2])
+    redis_port = urlsplit(settings.redis_url).port or 6379
     found = {}
-    for name, pid_file in (("kafka", settings.home / "kafka" / "kafka.pid"),
-                           ("redis", settings.home / "redis" / "redis.pid")):
+    for name, pid_file, port in (("kafka", settings.home / "kafka" / "kafka.pid", kafka_port),
+                                 ("redis", settings.home / "redis" / "redis.pid", redis_port)):
         try:
             found[name] = [int(pid_file.read_text().strip())]
         except (OSError, ValueError):
-            continue
+            if pids := procstat.pids_listening(port):
+                found[name] = pids
     return found
 
 
