@@ -21,7 +21,8 @@ def test_weighted_case_of_the_benchmark_mixes_keeps_every_choice_in_order() -> N
         assert re.findall(r"'(\w+)'", sql) == [choice for choice, _ in choices]
 
 
-def test_a_page_sums_the_worst_of_cold_and_warm_of_its_calls_and_skips_404s() -> None:
+def test_a_page_sums_the_worst_of_cold_and_warm_of_its_calls_and_skips_server_errors() -> None:
     calls = [("Overview", "a", 200, 10.0, 4.0, 12.0), ("Overview", "b", 200, 30.0, 5.0, 6.0),
-             ("Webhooks", "c", 404, 99.0, 99.0, 99.0), ("Risk", "d", 200, 1.0, 2.0, 3.0)]
-    assert page_totals(calls) == {"Overview": 42.0, "Risk": 3.0}
+             ("Webhooks", "c", 404, 9.0, 7.0, 8.0), ("Webhooks", "d", 200, 1.0, 2.0, 3.0),
+             ("Risk", "e", 500, 99.0, 99.0, 99.0)]
+    assert page_totals(calls) == {"Overview": 42.0, "Webhooks": 12.0}
