@@ -7,7 +7,7 @@
 
 ``route``, ``labels`` and ``feature-log`` keep no table: they are plain aiokafka tasks of the
 worker (``streams.side_consumers``), cheaper than Faust agents. Every agent reads micro-batches
-(``take_events``, bounded size and wait) and does one batch's work in ``streams.stages``;
+(``streams.batching``, bounded size and wait) and does one batch's work in ``streams.stages``;
 between stages, cases travel in bundles (``streams.cases``). At-least-once: a batch's messages
 are acknowledged by Kafka before the agent asks for the next batch (when Faust may commit its
 offsets). A redelivered request yields a second decision for
@@ -41,6 +41,7 @@ from models.facts import PaymentFacts
 from models.features import Step, card_features, customer_features, origin_features
 from payflow.settings import Settings
 from payflow.watchdog import Watchdog
+from streams.batching import take_batches
 from streams.engine import DecisionEngine, feature_log_entry
 from streams.registry_watch import RegistryWatch
 from streams.side_consumers import consume, forward_labels, materialize_feature_log
@@ -96,7 +97,7 @@ class Wiring:
 
     def batches(self, stream: Any, wait_seconds: float | None = None) -> Any:
         size, wait = self.settings.stream_batch_size, self.settings.stream_batch_wait_seconds
-        return stream.take_events(size, wait if wait_seconds is None else wait_seconds)
+        return take_batches(stream, size, wait if wait_seconds is None else wait_seconds)
 
 
 def register_agents(app: faust.App, settings: Settings) -> None:
