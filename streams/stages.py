@@ -156,12 +156,15 @@ class BatchRecords:
         self.records[key] = (partition, record)
 
     def flush(self) -> list[ChangelogWrite]:
-        """Write every record to the local store; the changelog messages to send."""
-        writes = []
-        for key, (partition, record) in self.records.items():
-            raw_key, value = key.encode(), orjson.dumps(record)
-            self.store.put(partition, raw_key, value)
-            writes.append((partition, raw_key, value))
+        """Write every record to the local store, one write batch per partition; the changelog
+        messages to send."""
+        writes = [(partition, key.encode(), orjson.dumps(record))
+                  for key, (partition, record) in self.records.items()]
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        for partition, raw_key, value in writes:
+            by_partition.setdefault(partition, []).append((raw_key, value))
+        for partition, items in by_partition.items():
+            self.store.put_many(partition, items)
         self.records.clear()
         return writes
 

@@ -12,10 +12,12 @@ Faust still owns the changelog topics, recovery from them, and partition assignm
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from rocksdict import WriteBatch
 
 from ingest.topics import RISK_CARDS, RISK_CUSTOMERS, RISK_MERCHANTS, RISK_ORIGINS, Topic
 
@@ -61,5 +63,10 @@ class PartitionStore:
         value: bytes | None = self.table.data._db_for_partition(partition).get(key)
         return value
 
-    def put(self, partition: int, key: bytes, value: bytes) -> None:
-        self.table.data._db_for_partition(partition).put(key, value)
+    def put_many(self, partition: int, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """Write ``items`` in one RocksDB write batch, as Faust's own changelog recovery does
+        (``Store.apply_changelog_batch``): about half the CPU of one ``put`` per key."""
+        batch = WriteBatch(raw_mode=True)
+        for key, value in items:
+            batch.put(key, value)
+        self.table.data._db_for_partition(partition).write(batch)
