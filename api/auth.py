@@ -40,8 +40,9 @@ CACHE_MAX_ENTRIES = 10_000
 
 PROTECTED_PREFIXES = ("/v1/", "/api/")
 PUBLIC_PATHS = frozenset({"/api/auth/login"})
-MERCHANTLESS_PREFIXES = ("/api/auth/", "/api/merchants")
-"""Session routes that work before an analyst or admin has picked a merchant."""
+MERCHANTLESS_PREFIXES = ("/api/auth/", "/api/merchants", "/api/models")
+"""Session routes that work before an analyst or admin has picked a merchant (``/api/models``
+is about the platform, not a merchant)."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_SESSION_COOKIE = "payflow_session"
 

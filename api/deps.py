@@ -1,5 +1,6 @@
 """What routes need, as nouns: ``ServicesDep``, ``MerchantId``, ``IdempotencyKey``,
-``CurrentSession`` (the dashboard user), ``SessionsDep`` and ``LoginLimiterDep``.
+``CurrentSession`` (the dashboard user), ``StaffSession`` (an analyst's or admin's),
+``SessionsDep`` and ``LoginLimiterDep``.
 
 The providers are ``async def`` although they never await: FastAPI runs a plain ``def``
 dependency in its thread pool, a thread hand-off per dependency per request."""
@@ -13,6 +14,7 @@ from fastapi import Depends, Header, Request
 from api.errors import ApiError
 from api.services import Services
 from api.sessions import LoginLimiter, Session, SessionStore
+from api.users import SWITCHING_ROLES
 
 
 async def get_services(request: Request) -> Services:
@@ -34,6 +36,16 @@ async def get_session(request: Request) -> Session:
     return session
 
 
+async def get_staff_session(request: Request) -> Session:
+    """An analyst's or admin's dashboard session: platform-internal data (the fraud model) is
+    403 for merchant users and for API keys, which always act for one merchant."""
+    session: Session | None = getattr(request.state, "session", None)  # set by api.auth
+    if session is None or session.role not in SWITCHING_ROLES:
+        raise ApiError(403, "staff_only",
+                       "Only analysts and admins, logged in to the dashboard, may see this.")
+    return session
+
+
 async def get_session_store(request: Request) -> SessionStore:
     store: SessionStore = request.app.state.sessions
     return store
@@ -46,6 +58,7 @@ async def get_login_limiter(request: Request) -> LoginLimiter:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 CurrentSession = Annotated[Session, Depends(get_session)]
+StaffSession = Annotated[Session, Depends(get_staff_session)]
 SessionsDep = Annotated[SessionStore, Depends(get_session_store)]
 LoginLimiterDep = Annotated[LoginLimiter, Depends(get_login_limiter)]
 MerchantId = Annotated[str, Depends(get_merchant_id)]

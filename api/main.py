@@ -14,7 +14,15 @@ from api.auth import ApiKeyAuth
 from api.errors import DependencyErrors, install_error_handlers
 from api.limits import RequestLimits
 from api.ratelimit import RateLimit
-from api.routes import analytics, dashboard_auth, health, ledger_views, operations, payments
+from api.routes import (
+    analytics,
+    dashboard_auth,
+    fraud_models,
+    health,
+    ledger_views,
+    operations,
+    payments,
+)
 from api.services import Services
 from api.sessions import LoginLimiter, SessionStore
 from api.shedding import LoadShedding, SheddingStats
@@ -55,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhook_dashboard_routes.router)
     app.include_router(dashboard_auth.router)
     app.include_router(analytics.router)
+    app.include_router(fraud_models.router)
     # Outermost last: load shedding, authentication (401 before anything about the body),
     # the rate limit (it needs the merchant), then the body's size and type.
     app.add_middleware(RequestLimits)

@@ -3,6 +3,10 @@
 Every worker reads the champion from here at start-up and again when a promotion event arrives
 (or, as a safety net, when its periodic check finds a newer promotion). The promotion history is
 append-only; ``rollback`` promotes the model the current champion replaced.
+
+``list_models`` (CLI, sync) and ``list_models_async`` (the API's pool) run the same query
+(``LIST_SQL``). numpy and the artifact code (``models.scoring``) are imported only by what
+loads or stores an artifact, so the API can list models without them.
 """
 
 from __future__ import annotations
@@ -17,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from models.scoring import FraudModel, dump_estimator, load_estimator
-
-if TYPE_CHECKING:  # scikit-learn: only what trains needs it at run time
+if TYPE_CHECKING:  # numpy and scikit-learn: only what loads or trains needs them at run time
+    from models.scoring import FraudModel
     from models.training import TrainedModel
 
 
@@ -29,15 +32,25 @@ class RegistryError(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """A registered model's lineage, without its artifact."""
+
     version: int
     metrics: dict[str, float]
+    """What training measured (``rows``, ``fraud_rate``, ``test_auc_roc``, ...)."""
     feature_names: tuple[str, ...]
     window_start: datetime
     window_end: datetime
+    """The event-time window of the training rows."""
     data_fingerprint: str
+    """SHA-256 of the training rows and labels."""
     code_version: str
     created_at: datetime
     champion: bool
+    """The newest promotion names it: the model every worker scores with."""
+    description: str = ""
+    last_promoted_at: datetime | None = None
+    """When it was last promoted or rolled back to (None: never champion)."""
+    last_promoted_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,8 @@ def model_name(version: int) -> str:
 def register(conn: psycopg.Connection[Any], trained: TrainedModel, code_version: str,
              description: str = "") -> int:
     """Store a trained model as the next version (not promoted); return its version."""
+    from models.scoring import dump_estimator
+
     with conn.transaction():
         conn.execute("LOCK TABLE fraud_models IN SHARE ROW EXCLUSIVE MODE")
         row = conn.execute(
@@ -85,6 +100,8 @@ def champion(conn: psycopg.Connection[Any]) -> int | None:
 
 def load(conn: psycopg.Connection[Any], version: int) -> FraudModel:
     """The model of ``version``, deserialized (ModelLoadError when the artifact is bad)."""
+    from models.scoring import FraudModel, load_estimator
+
     row = conn.execute(
         "SELECT artifact, feature_names FROM fraud_models WHERE version = %s", (version,)
     ).fetchone()
@@ -94,18 +111,33 @@ def load(conn: psycopg.Connection[Any], version: int) -> FraudModel:
     return FraudModel(model_name(version), load_estimator(bytes(artifact)), tuple(names))
 
 
+LIST_SQL = """
+    WITH champion AS (SELECT version FROM fraud_model_promotions ORDER BY seq DESC LIMIT 1)
+    SELECT m.version, m.metrics, m.feature_names, m.training_window_start,
+           m.training_window_end, m.data_fingerprint, m.code_version, m.created_at,
+           coalesce(m.version = (SELECT version FROM champion), false), m.description,
+           p.promoted_at, p.actor
+    FROM fraud_models m
+    LEFT JOIN LATERAL (SELECT promoted_at, actor FROM fraud_model_promotions
+                       WHERE version = m.version ORDER BY seq DESC LIMIT 1) p ON true
+    ORDER BY m.version"""
+"""Every model, oldest first, with its champion flag and its latest promotion."""
+
+
+def _model_info(row: tuple[Any, ...]) -> ModelInfo:
+    return ModelInfo(int(row[0]), dict(row[1]), tuple(row[2]), row[3], row[4], row[5], row[6],
+                     row[7], champion=bool(row[8]), description=row[9],
+                     last_promoted_at=row[10], last_promoted_by=row[11])
+
+
 def list_models(conn: psycopg.Connection[Any]) -> list[ModelInfo]:
-    current = champion(conn)
-    rows = conn.execute(
-        """SELECT version, metrics, feature_names, training_window_start, training_window_end,
-                  data_fingerprint, code_version, created_at
-           FROM fraud_models ORDER BY version"""
-    ).fetchall()
-    return [
-        ModelInfo(int(r[0]), dict(r[1]), tuple(r[2]), r[3], r[4], r[5], r[6], r[7],
-                  champion=r[0] == current)
-        for r in rows
-    ]
+    return [_model_info(row) for row in conn.execute(LIST_SQL).fetchall()]
+
+
+async def list_models_async(conn: psycopg.AsyncConnection[Any]) -> list[ModelInfo]:
+    """``list_models`` on an async connection (the API's pool)."""
+    cursor = await conn.execute(LIST_SQL)
+    return [_model_info(row) for row in await cursor.fetchall()]
 
 
 def promote(conn: psycopg.Connection[Any], version: int, actor: str,
