@@ -183,3 +183,40 @@ def kpi_cards(kpis: Mapping[str, Mapping[str, Any]], currency: str) -> list[KpiC
             delta = f"{100 * kpi['change']:+.1f} %" if kpi.get("change") is not None else None
         cards.append(KpiCard(label, text, delta, color))
     return cards
+
+
+def _metric(metrics: Mapping[str, Any], name: str, digits: int = 3) -> str:
+    value = metrics.get(name)
+    return "—" if value is None else f"{float(value):.{digits}f}"
+
+
+def _day(timestamp: str | None) -> str:
+    """``2026-03-02T09:00:00Z`` → ``2026-03-02`` (ISO strings as the API sends them)."""
+    return timestamp[:10] if timestamp else "—"
+
+
+def model_rows(models: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Table rows of the Risk page's fraud models (``GET /api/models``), newest first, the
+    champion marked."""
+    rows = []
+    for m in sorted(models, key=lambda m: int(m["version"]), reverse=True):
+        metrics = m.get("metrics") or {}
+        promoted = m.get("last_promoted_at")
+        rows.append({
+            "model": m["name"],
+            "champion": "★ champion" if m["champion"] else "",
+            "AUC": _metric(metrics, "test_auc_roc"),
+            "AP": _metric(metrics, "test_average_precision"),
+            "rows": int(metrics["rows"]) if "rows" in metrics else None,
+            "fraud rate": (f"{float(metrics['fraud_rate']):.2%}" if "fraud_rate" in metrics
+                           else "—"),
+            "training window": (f"{_day(m['training_window_start'])} → "
+                                f"{_day(m['training_window_end'])}"),
+            "features": m["feature_count"],
+            "created": str(m["created_at"])[:16].replace("T", " "),
+            "last promoted": (f"{str(promoted)[:16].replace('T', ' ')} by "
+                              f"{m.get('last_promoted_by') or '?'}" if promoted else "—"),
+            "code": str(m["code_version"])[:12],
+            "data fingerprint": str(m["data_fingerprint"])[:12],
+        })
+    return rows

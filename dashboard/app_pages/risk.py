@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from dashboard.client import ApiClient, NotAvailable
-from dashboard.state import guarded, load, require_auth
+from dashboard.client import ApiError
+from dashboard.formatting import model_rows
+from dashboard.state import cached_get, guarded, load, require_auth
 
 auth = require_auth()
 st.title("Risk")
@@ -34,18 +36,24 @@ if risk:
 st.subheader("Fraud model")
 
 
-def model_info() -> dict[str, object] | None:
+def fraud_models() -> dict[str, Any] | None:
+    """The registry's models; None (with a note) for merchant users, who may not see them."""
     try:
-        result: dict[str, object] = ApiClient(auth).get("/api/models")
-    except NotAvailable:
+        result: dict[str, Any] = cached_get(auth, "/api/models")
+    except ApiError as error:
+        if error.status != 403:
+            raise
+        st.info("The fraud model's details are visible to analysts and admins.")
         return None
     return result
 
 
-info = guarded("Fraud model", model_info)
-if info is None:
-    st.info("Model details are not available yet (the API has no /api/models).")
-else:
-    models = info.get("data", info)
-    st.dataframe(pd.DataFrame(models if isinstance(models, list) else [models]),
-                 hide_index=True, width="stretch")
+registry = guarded("Fraud model", fraud_models)
+if registry is not None:
+    if registry["data"]:
+        st.dataframe(pd.DataFrame(model_rows(registry["data"])), hide_index=True,
+                     width="stretch")
+        if registry["champion_version"] is None:
+            st.caption("No model has been promoted: decisions use the rules alone.")
+    else:
+        st.caption("No fraud model is registered yet (`payflow model bootstrap` trains one).")

@@ -12,6 +12,7 @@ from dashboard.formatting import (
     action_limit,
     available_actions,
     kpi_cards,
+    model_rows,
     money,
     to_minor,
     transactions_csv,
@@ -90,3 +91,26 @@ def test_the_client_sends_cookie_csrf_and_merchant_and_maps_errors() -> None:
             pass
         else:
             raise AssertionError(f"{path} should raise {error.__name__}")
+
+
+def _model(version: int, champion: bool, **metrics: float) -> dict[str, object]:
+    return {"version": version, "name": f"fraud-v{version}", "champion": champion,
+            "metrics": metrics, "training_window_start": "2026-03-01T00:00:00Z",
+            "training_window_end": "2026-03-09T00:00:00Z", "data_fingerprint": "ab" * 32,
+            "code_version": "0123456789abcdef", "description": "", "feature_count": 25,
+            "created_at": "2026-03-10T08:30:12Z",
+            "last_promoted_at": "2026-03-10T09:00:00Z" if champion else None,
+            "last_promoted_by": "ops@payflow.test" if champion else None}
+
+
+def test_model_rows_put_the_newest_first_and_mark_only_the_champion() -> None:
+    rows = model_rows([_model(1, False), _model(2, True, test_auc_roc=0.91234, rows=1200,
+                                                  fraud_rate=0.0125,
+                                                  test_average_precision=0.5)])
+    assert [r["model"] for r in rows] == ["fraud-v2", "fraud-v1"]
+    assert [r["champion"] for r in rows] == ["★ champion", ""]
+    assert (rows[0]["AUC"], rows[0]["AP"], rows[0]["rows"], rows[0]["fraud rate"]) == (
+        "0.912", "0.500", 1200, "1.25%")
+    assert rows[0]["training window"] == "2026-03-01 → 2026-03-09"
+    assert rows[0]["last promoted"] == "2026-03-10 09:00 by ops@payflow.test"
+    assert (rows[1]["AUC"], rows[1]["rows"], rows[1]["last promoted"]) == ("—", None, "—")
