@@ -23,6 +23,7 @@ from models.facts import payment_facts
 from models.features import vector
 from models.history import replay
 from payflow.cli.model import bootstrap_model
+from payflow.supervisor import RestartPolicy, Supervisor, free_port
 from streams.cases import RiskCase
 from streams.engine import DecisionEngine
 from tests.integration.streams_driver import (
@@ -76,7 +77,13 @@ def test_a_restarted_worker_resumes_with_its_tables_and_loses_nothing(
 # Fault tests (SIGKILL, rebalances with a second worker): in the slow job, `make test-slow`,
 # with the other fault tests. Both failed once in a fresh-clone CI run on a loaded machine
 # (decisions still missing 90 s after the restart; three group members seen instead of two).
+RECOVERY_SECONDS = 180
+"""How long the killed worker's successor has to decide the burst. Once in four runs at load 7
+it stopped making progress after taking over (the Faust hang of faust#596): the liveness check
+ended it after 60 s and its supervisor, as in production, started it again; 90 s did not leave
+time for the restart and the new worker's start (15-30 s on a loaded machine)."""
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_a_killed_worker_loses_no_decision_and_logs_each_payment_once(
     engine: RiskEnvironment,
 ) -> None:
@@ -86,12 +93,17 @@ def test_a_killed_worker_loses_no_decision_and_logs_each_payment_once(
     asyncio.run(produce(engine.settings, burst))
     time.sleep(0.5)  # killed mid-stream: some decided, some not, offsets partly committed
     engine.stop_worker("crashing", hard=True)
-    engine.start_worker("recovered", ready=False)
-    ids = [m.subject for m in burst]
-    found = asyncio.run(decisions(engine.settings, ids, timeout_seconds=90))
-    assert set(found) == set(ids)
-    _wait_logged(engine, ids)
-    engine.stop_worker("recovered")
+    supervisor = Supervisor(engine.supervisor.log_dir, env=engine.env, restart=RestartPolicy())
+    try:
+        successor = supervisor.start("recovered", "worker", extra_env={
+            "PAYFLOW_WORKER_NAME": "recovered", "PAYFLOW_WORKER_WEB_PORT": str(free_port())})
+        ids = [m.subject for m in burst]
+        found = asyncio.run(decisions(engine.settings, ids, timeout_seconds=RECOVERY_SECONDS))
+        assert set(found) == set(ids)
+        _wait_logged(engine, ids)
+        print(f"the successor was restarted {successor.restarts} times")
+    finally:
+        supervisor.stop_all()
 
 
 def _wait_logged(engine: RiskEnvironment, ids: list[str]) -> None:
