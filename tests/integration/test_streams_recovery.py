@@ -79,9 +79,11 @@ def test_a_restarted_worker_resumes_with_its_tables_and_loses_nothing(
 # (decisions still missing 90 s after the restart; three group members seen instead of two).
 RECOVERY_SECONDS = 180
 """How long the killed worker's successor has to decide the burst. Once in four runs at load 7
-it stopped making progress after taking over (the Faust hang of faust#596): the liveness check
-ended it after 60 s and its supervisor, as in production, started it again; 90 s did not leave
-time for the restart and the new worker's start (15-30 s on a loaded machine)."""
+it made no progress after taking over (nothing committed on one partition with records waiting
+for 60 s; its log does not say whether Faust hung, as in faust#596, or recovered slowly): the
+liveness check ended it, and with nothing to restart it the 90 s wait failed. Now its
+supervisor, as in production, starts it again; 180 s leaves time for the 60 s limit, the
+restart and the new worker's start (15-30 s on a loaded machine)."""
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_a_killed_worker_loses_no_decision_and_logs_each_payment_once(
