@@ -45,6 +45,8 @@ class Watched:
     waiting: Callable[[], bool]
     """True while it is waiting out a dependency's outage (not stuck)."""
     watch: ProgressWatch
+    detail: Callable[[], str] = lambda: ""
+    """What else the stuck line should say about the consumer's state (Faust's, say)."""
 
 
 @dataclass
@@ -56,12 +58,13 @@ class Watchdog:
     clock: Callable[[], float] = time.monotonic
 
     def add(self, name: str, group: str, assignment: Callable[[], Iterable[tuple[str, int]]],
-            waiting: Callable[[], bool] = lambda: False) -> Watched | None:
+            waiting: Callable[[], bool] = lambda: False,
+            detail: Callable[[], str] = lambda: "") -> Watched | None:
         """Watch a consumer (until ``remove``); None when the check is off."""
         if self.settings.liveness_stall_seconds <= 0:
             return None
         watched = Watched(name, group, assignment, waiting,
-                          ProgressWatch(self.settings.liveness_stall_seconds))
+                          ProgressWatch(self.settings.liveness_stall_seconds), detail)
         self.watched.append(watched)
         log.info("liveness: watching %s (limit %g s)", name, self.settings.liveness_stall_seconds)
         return watched
@@ -105,7 +108,8 @@ class Watchdog:
                 return False
             stall = watched.watch.observe(self.clock(), offsets)
             if stall is not None and not watched.waiting():
-                self.on_stuck(stuck_line(watched.name, stall, self.settings.liveness_stall_seconds))
+                self.on_stuck(stuck_line(watched.name, stall, self.settings.liveness_stall_seconds,
+                                         watched.detail()))
         return True
 
 
@@ -125,10 +129,10 @@ async def watching(settings: Settings, name: str, consumer: AIOKafkaConsumer, gr
             await task
 
 
-def stuck_line(name: str, stall: Stall, limit_seconds: float) -> str:
+def stuck_line(name: str, stall: Stall, limit_seconds: float, detail: str = "") -> str:
     return (f"liveness: {name} is stuck ({stall.describe()}; limit "
-            f"PAYFLOW_LIVENESS_STALL_SECONDS={limit_seconds:g}): exiting with status "
-            f"{STUCK_EXIT_STATUS} to be restarted")
+            f"PAYFLOW_LIVENESS_STALL_SECONDS={limit_seconds:g}{'; ' + detail if detail else ''})"
+            f": exiting with status {STUCK_EXIT_STATUS} to be restarted")
 
 
 def _exit_stuck(line: str) -> None:

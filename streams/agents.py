@@ -212,7 +212,11 @@ def liveness(w: Wiring) -> None:
         return [(tp.topic, tp.partition) for tp in w.app.consumer.assignment()
                 if tp.topic in sources]
 
-    w.watchdog.add("the stream worker's agents", w.app.conf.id, owned)
+    def state() -> str:  # tells a hang from a rebalance or a table recovery that is slow
+        return (f"Faust rebalancing: {bool(getattr(w.app, 'rebalancing', False))}, "
+                f"recovering tables: {bool(getattr(w.app, 'in_recovery', False))}")
+
+    w.watchdog.add("the stream worker's agents", w.app.conf.id, owned, detail=state)
 
     async def watch() -> None:
         await w.watchdog.run()

@@ -83,6 +83,16 @@ def test_the_time_the_broker_cannot_be_asked_does_not_count() -> None:
     assert len(scene.lines) == 1
 
 
+def test_the_line_adds_what_the_consumer_says_of_its_state() -> None:
+    scene = Scene()
+    scene.watchdog.watched[0].detail = lambda: "Faust rebalancing: False"
+    scene.check_at(0.0)
+    scene.check_at(60.0)
+
+    assert scene.lines[0].endswith("limit PAYFLOW_LIVENESS_STALL_SECONDS=60; Faust "
+                                   "rebalancing: False): exiting with status 75 to be restarted")
+
+
 def test_the_check_is_off_at_a_limit_of_zero() -> None:
     watchdog = Watchdog(Settings(liveness_stall_seconds=0))
 
