@@ -3,7 +3,7 @@ and stop them all cleanly (SIGTERM, then SIGKILL after a grace period).
 
 With a ``RestartPolicy`` (``payflow demo`` uses one) a child that exits on its own is started
 again by a monitor thread: after 1 s, doubling to 30 s while it keeps dying soon after each
-start, back to 1 s once it has run a minute; after eight quick exits in a row the supervisor
+start, back to 1 s once it has run five minutes; after eight quick exits in a row the supervisor
 gives up on it and ``dead()`` reports it. A stuck stream worker exits on purpose
 (``payflow.liveness``) so that this brings it back. Without a policy (the default, and the test
 stacks', whose fault tests kill and start children themselves) nothing is restarted and
@@ -42,8 +42,10 @@ class RestartPolicy:
 
     first_delay_seconds: float = 1.0
     max_delay_seconds: float = 30.0
-    healthy_after_seconds: float = 60.0
-    """A child that ran this long before exiting starts its count of quick exits afresh."""
+    healthy_after_seconds: float = 300.0
+    """A child that ran this long before exiting starts its count of quick exits afresh. Longer
+    than a worker takes to start and be found stuck (the liveness limit, 60 s by default): one
+    that is stuck every time it starts is given up on rather than restarted every minute."""
     max_quick_exits: int = 8
     """Exits in a row, each sooner than ``healthy_after_seconds`` after its start, before the
     supervisor gives up on the child."""
