@@ -83,3 +83,26 @@ class ProgressWatch:
         """The broker could not be asked, or the consumer is waiting out an outage: forget
         every partition's clock (the next observation starts them again)."""
         self._since.clear()
+
+
+class Excuse:
+    """A state that excuses a consumer's stall for at most ``limit_seconds`` at a stretch.
+
+    Faust's rebalance and table recovery stop the agents on purpose, and a recovery from a long
+    changelog can take minutes: exiting then would restart the recovery, again and again. A
+    worker that stays in that state past the limit is not recovering but hung (some of Faust's
+    hangs after a broker restart leave it "rebalancing" for good), and the stall counts again.
+    Pure: the state and a clock in, whether the stall is excused out."""
+
+    def __init__(self, limit_seconds: float) -> None:
+        assert limit_seconds >= 0, limit_seconds
+        self.limit_seconds = limit_seconds
+        self._since: float | None = None
+
+    def excused(self, active: bool, now: float) -> bool:
+        if not active:
+            self._since = None
+            return False
+        if self._since is None:
+            self._since = now
+        return now - self._since < self.limit_seconds

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ from ingest.topics import (
 )
 from models.facts import PaymentFacts
 from models.features import Step, card_features, customer_features, origin_features
+from payflow.liveness import Excuse
 from payflow.settings import Settings
 from payflow.watchdog import Watchdog
 from streams.batching import take_batches
@@ -212,11 +214,22 @@ def liveness(w: Wiring) -> None:
         return [(tp.topic, tp.partition) for tp in w.app.consumer.assignment()
                 if tp.topic in sources]
 
-    def state() -> str:  # tells a hang from a rebalance or a table recovery that is slow
-        return (f"Faust rebalancing: {bool(getattr(w.app, 'rebalancing', False))}, "
-                f"recovering tables: {bool(getattr(w.app, 'in_recovery', False))}")
+    def rebalancing() -> bool:
+        return bool(getattr(w.app, "rebalancing", False))
 
-    w.watchdog.add("the stream worker's agents", w.app.conf.id, owned, detail=state)
+    def recovering() -> bool:
+        return bool(getattr(w.app, "in_recovery", False))
+
+    excuse = Excuse(w.settings.liveness_recovery_seconds)
+
+    def busy_on_purpose() -> bool:  # agents stop while Faust rebalances or recovers tables
+        return excuse.excused(rebalancing() or recovering(), time.monotonic())
+
+    def state() -> str:  # tells a hang from a rebalance or a table recovery that is slow
+        return f"Faust rebalancing: {rebalancing()}, recovering tables: {recovering()}"
+
+    w.watchdog.add("the stream worker's agents", w.app.conf.id, owned, busy_on_purpose,
+                   detail=state)
 
     async def watch() -> None:
         await w.watchdog.run()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from payflow.liveness import Offsets, ProgressWatch, Stall
+from payflow.liveness import Excuse, Offsets, ProgressWatch, Stall
 
 LIMIT = 60.0
 
@@ -101,3 +101,13 @@ def test_a_committed_offset_beyond_the_end_is_nothing_waiting() -> None:
 def test_a_watch_needs_a_positive_limit() -> None:
     with pytest.raises(AssertionError):
         ProgressWatch(0.0)
+
+
+def test_a_rebalance_or_recovery_excuses_a_stall_only_up_to_its_limit() -> None:
+    excuse = Excuse(limit_seconds=900)
+    assert not excuse.excused(False, now=0.0)
+    assert excuse.excused(True, now=10.0)  # recovery starts
+    assert excuse.excused(True, now=900.0)  # a long recovery is not a hang
+    assert not excuse.excused(True, now=910.0)  # past the limit it is one
+    assert not excuse.excused(False, now=920.0)
+    assert excuse.excused(True, now=1000.0)  # the next rebalance starts its own clock
