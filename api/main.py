@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(LoadShedding, max_in_flight=settings.api_max_in_flight,
                        min_in_flight=settings.api_min_in_flight,
                        latency_target_seconds=(settings.api_latency_target_seconds
-                                               or settings.decision_budget_seconds * 2 / 3),
+                                               or settings.decision_budget_seconds),
                        stats=app.state.shedding)
     return app
 

@@ -86,8 +86,8 @@ class Settings(BaseSettings):
     )
     api_latency_target_seconds: float | None = Field(
         None, gt=0, description="answer time the API keeps: it admits what it answers in half "
-        "of it and lowers its adaptive in-flight bound on answers past it; empty: two thirds "
-        "of the decision budget"
+        "of it and lowers its adaptive in-flight bound on answers past it; empty: the "
+        "decision budget"
     )
     rate_limit_per_second: float = Field(
         100.0, gt=0, description="API requests per second per merchant (token bucket refill)"
@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     )
     liveness_check_seconds: float = Field(
         5.0, gt=0, description="how often the liveness check reads the offsets from the broker"
+    )
+    liveness_recovery_seconds: float = Field(
+        900.0, ge=0, description="how long a stream worker's stall is excused while Faust "
+        "rebalances or recovers its tables from their changelogs (a long recovery is not a "
+        "hang; one past this is)"
     )
 
     # --- Webhook sender (payflow webhooks); README "Webhooks" documents the policy
