@@ -10,7 +10,7 @@ How many requests may be in flight is found at run time (``AdaptiveLimit``): a p
 for its decision, so the API's in-flight requests are the queue of the whole pipeline (Kafka,
 the worker, the ledger). A fixed bound cannot fit both a quiet and a loaded machine: 256
 waiting payments are several seconds of work where the pipeline decides 50 a second. The
-bound is what the pipeline answers in half the latency target, so the queue it admits is
+bound is what the pipeline answers in a share of the latency target, so the queue it admits is
 drained within the target however fast the machine is at the moment.
 """
 
@@ -31,36 +31,37 @@ UNSHED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 @dataclass
 class AdaptiveLimit:
-    """The in-flight bound: what the pipeline answers in half the target (Little's law), and
-    additive increase / multiplicative decrease on answers past the target (as TCP's congestion
-    window; Netflix's concurrency-limits AIMD).
+    """The in-flight bound: what the pipeline answers in a share of the target (Little's law),
+    the share found by additive increase / multiplicative decrease on answers past the target
+    (as TCP's congestion window, or Netflix's concurrency-limits AIMD, but on the wait rather
+    than on a count).
 
     Requests in flight are the pipeline's queue: at ``rate`` answers a second, ``n`` requests in
     flight wait ``n / rate`` on average (Little's law). Admitting no more than ``rate *
-    target_seconds * queue_share`` keeps that mean wait at a share of the target, and it holds
-    from the first request of an overload: the rate is what the pipeline has been answering, so
-    the bound does not wait for a slow answer to learn that arrivals doubled. (A bound that
-    only falls on slow answers lets the queue of a whole round trip in at the onset, at its
-    ceiling.) When the machine has room the rate follows arrivals, the mean wait stays below
-    the share and the bound keeps ahead of what is in flight. The share is the room for the
-    spread of answers around their mean: measured past capacity with the queue bounded, the
-    p99 answer took about 1.5 times the median.
+    target_seconds * share`` keeps that mean wait at ``share`` of the target, and it holds from
+    the first request of an overload: the rate is what the pipeline has been answering, so the
+    bound does not wait for a slow answer to learn that arrivals doubled. (A bound on the count
+    alone, falling only on slow answers, lets a round trip's worth of queue in at each onset.)
 
-    The AIMD part is the backstop for a spread wider than that: an answer slower than
-    ``target_seconds`` drops the limit to ``backoff`` times the requests in flight, once per
-    round trip (a slow answer from a request admitted before the last decrease says nothing
-    new); a request still waiting past the target says so as early as it can (``waiting``).
-    An answer within the target adds ``1 / limit`` (about one per limit's worth of answers).
-    The bound stays within ``[floor, ceiling]``: below ``floor`` requests in flight nothing is
-    shed, so a small burst is never refused. Pure: the caller passes the clock."""
+    How far the mean may go depends on how widely answers spread around it, which the pipeline
+    decides: an answer slower than the target cuts the share by ``backoff``, once per round trip
+    (a slow answer from a request admitted before the last cut says nothing new), and a request
+    still waiting past the target says so as early as it can (``waiting``); each answer within
+    the target adds ``growth`` over the bound (about ``growth`` per round trip). The share stays
+    within ``[min_share, max_share]``: at most 0.7, so that an onset from a quiet pipeline holds
+    the mean wait well within the target while the first slow answers arrive. The bound stays
+    within ``[floor, ceiling]``: below ``floor`` requests in flight nothing is shed, so a small
+    burst is never refused. Pure: the caller passes the clock."""
 
     target_seconds: float
     floor: int
     ceiling: int
+    share: float = 0.5
+    min_share: float = 0.2
+    max_share: float = 0.7
     backoff: float = 0.8
-    queue_share: float = 0.5
+    growth: float = 0.02
     rate_window_seconds: float = 2.0
-    limit: float = 0.0
     last_decrease: float = -math.inf
     answers: deque[float] = field(default_factory=deque)
     """When each answer of the last ``rate_window_seconds`` was given, oldest first."""
@@ -68,10 +69,9 @@ class AdaptiveLimit:
 
     def __post_init__(self) -> None:
         assert self.target_seconds > 0 and 0 < self.backoff < 1, self
-        assert 0 < self.queue_share <= 1 and self.rate_window_seconds > 0, self
+        assert 0 < self.min_share <= self.share <= self.max_share <= 1, self
+        assert self.rate_window_seconds > 0 and self.growth > 0, self
         assert 1 <= self.floor <= self.ceiling, self
-        self.limit = float(self.ceiling) if self.limit == 0.0 else self.limit
-        assert self.floor <= self.limit <= self.ceiling, self
 
     def answer_rate(self, now: float) -> float:
         """Answers a second over the last ``rate_window_seconds`` (over the time since the
@@ -85,33 +85,32 @@ class AdaptiveLimit:
 
     def bound(self, now: float) -> int:
         """How many requests may be in flight at ``now``."""
-        queue = self.answer_rate(now) * self.target_seconds * self.queue_share
-        return max(self.floor, math.floor(min(self.limit, queue)))
+        queue = self.answer_rate(now) * self.target_seconds * self.share
+        return max(self.floor, min(self.ceiling, math.floor(queue)))
 
     def admits(self, in_flight: int, now: float) -> bool:
         return in_flight < self.bound(now)
 
-    def record(self, started: float, finished: float, in_flight: int) -> None:
-        """One answered request: admitted at ``started``, answered at ``finished`` with
-        ``in_flight`` requests (itself included) being served."""
+    def record(self, started: float, finished: float) -> None:
+        """One answered request: admitted at ``started``, answered at ``finished``."""
         assert finished >= started, (started, finished)
         self.answers.append(finished)
         if self.first_answer is None:
             self.first_answer = finished
         if finished - started > self.target_seconds:
-            self._slow(started, finished, in_flight)
+            self._slow(started, finished)
         else:
-            self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+            self.share = min(self.max_share, self.share + self.growth / self.bound(finished))
 
-    def waiting(self, oldest_started: float, now: float, in_flight: int) -> None:
+    def waiting(self, oldest_started: float, now: float) -> None:
         """The oldest request in flight was admitted at ``oldest_started``: once it has waited
         past the target the queue is standing already, before any slow answer says so."""
         if now - oldest_started > self.target_seconds:
-            self._slow(oldest_started, now, in_flight)
+            self._slow(oldest_started, now)
 
-    def _slow(self, started: float, now: float, in_flight: int) -> None:
+    def _slow(self, started: float, now: float) -> None:
         if started > self.last_decrease:
-            self.limit = max(float(self.floor), min(self.limit, in_flight) * self.backoff)
+            self.share = max(self.min_share, self.share * self.backoff)
             self.last_decrease = now
 
 
@@ -155,7 +154,7 @@ class LoadShedding:
         started = time.monotonic()
         if self.adaptive is not None and self._admitted:
             oldest = next(iter(self._admitted.values()))
-            self.adaptive.waiting(oldest, started, self.stats.in_flight)
+            self.adaptive.waiting(oldest, started)
         if self.stats.in_flight >= self.max_in_flight or (
                 self.adaptive is not None and not self.adaptive.admits(self.stats.in_flight,
                                                                        started)):
@@ -178,7 +177,7 @@ class LoadShedding:
             await self.app(scope, receive, send_and_time)
         finally:
             if self.adaptive is not None and answered is not None:
-                self.adaptive.record(started, answered, self.stats.in_flight)
+                self.adaptive.record(started, answered)
                 self.stats.limit = self.adaptive.bound(answered)
             del self._admitted[sequence]
             self.stats.in_flight -= 1

@@ -85,9 +85,9 @@ class Settings(BaseSettings):
         "bound between this and api_max_in_flight never sheds below it)"
     )
     api_latency_target_seconds: float | None = Field(
-        None, gt=0, description="answer time the API keeps: it admits what it answers in half "
-        "of it and lowers its adaptive in-flight bound on answers past it; empty: the "
-        "decision budget"
+        None, gt=0, description="answer time the API keeps: it admits what it answers in a "
+        "share of it (0.2-0.7, lowered on answers past it, raised on answers within); empty: "
+        "the decision budget"
     )
     rate_limit_per_second: float = Field(
         100.0, gt=0, description="API requests per second per merchant (token bucket refill)"

@@ -14,9 +14,10 @@ so every criterion is relative to what is measured in the same run:
    whose every request was answered 201 (decided) with p99 within the target. The API's
    adaptive shedding is held back meanwhile (its latency target is three decision budgets), so
    the calibration measures the pipeline, not the shedding policy;
-3. overload: the API restarted with its shedding target at ``SHEDDING_SHARE`` of the latency
-   target and warmed up for a step at the sustainable rate (not judged), then twice
-   the sustainable rate for ``OVERLOAD_SECONDS``; if that was no overload after all (every
+3. overload: the API restarted with the latency target as its shedding target (it admits what
+   it answers in a share of it, the share cut on answers past it: ``api/shedding.py``) and
+   warmed up for a step at the sustainable rate (not judged), then twice the sustainable rate
+   for ``OVERLOAD_SECONDS``; if that was no overload after all (every
    request answered 201 within the target: the machine had more room than while calibrating),
    it counts as sustained and the rate doubles again (``MAX_ESCALATIONS``).
 
@@ -79,14 +80,6 @@ MAX_ESCALATIONS = 3
 """An overload phase whose every request was answered 201 within the target was no overload
 (the shared machine had more room than during the calibration): it counts as sustained and the
 rate doubles again, at most this many times."""
-SHEDDING_SHARE = 1.0
-"""The API's shedding target as a share of the p99 target: the API keeps its mean wait at half
-of it (Little's law on its answer rate) and cuts its bound on any answer past it. Bounded that
-way past capacity, the p99 answer took 1.7-2.0 times the median (four runs with a share of 0.9
-at load 3-17: p99 0.86 s of 1.2 s, 0.88 s of 1.4 s, 1.54 s of 2.6 s, 1.00 s of 1.7 s, goodput
-91-126 % of sustainable). The previous bound, which fell only on slow answers, started the
-overload at its ceiling: it needed a share of 0.5 to keep the onset within the target, and
-there goodput fell to 77 % of the sustainable rate in CI."""
 MIN_IN_FLIGHT = 2
 """The shedding bound's floor in this stack. The default (16) keeps small bursts from ever being
 refused; at the few payments a second this machine sustains when others' tests load it, 16
@@ -144,7 +137,7 @@ def _run(overload: IsolatedEnvironment, stack: RunningStack) -> None:
             break
         sustainable = rate
 
-    _restart_api(stack, {"PAYFLOW_API_LATENCY_TARGET_SECONDS": str(SHEDDING_SHARE * target),
+    _restart_api(stack, {"PAYFLOW_API_LATENCY_TARGET_SECONDS": str(target),
                          "PAYFLOW_API_MIN_IN_FLIGHT": str(MIN_IN_FLIGHT)})
     step(sustainable, STEP_SECONDS)  # the new API process warms up: the restart is the test's
     for _ in range(MAX_ESCALATIONS + 1):

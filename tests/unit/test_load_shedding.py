@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -42,35 +43,45 @@ async def test_requests_past_the_bound_get_503_with_retry_after_and_health_check
 
 def answered(limit: AdaptiveLimit, rate: float, seconds: float, latency: float,
              start: float = 0.0) -> float:
-    """``rate`` answers a second for ``seconds``, each taking ``latency``, with the in-flight
-    count Little's law gives; the time of the last answer."""
+    """``rate`` answers a second for ``seconds``, each taking ``latency``; the time of the
+    last answer."""
     finished = start
     for i in range(round(rate * seconds)):
         finished = start + (i + 1) / rate
-        limit.record(finished - latency, finished, in_flight=max(1, round(rate * latency)))
+        limit.record(finished - latency, finished)
     return finished
 
 
-def test_the_bound_is_what_the_pipeline_answers_in_half_the_target() -> None:
-    limit = AdaptiveLimit(target_seconds=1.0, floor=2, ceiling=256)
+def test_the_bound_is_what_the_pipeline_answers_in_a_share_of_the_target() -> None:
+    limit = AdaptiveLimit(target_seconds=1.0, floor=2, ceiling=256, share=0.5, max_share=0.5)
     now = answered(limit, rate=40.0, seconds=3.0, latency=0.4)
     assert limit.answer_rate(now) == 40.0
-    assert limit.limit == 256.0  # no answer past the target: the AIMD part is not binding
     assert limit.bound(now) == 20  # 40 answers/s x 1.0 s x 0.5: a mean wait of 0.5 s
     assert limit.admits(19, now) and not limit.admits(20, now)
 
 
 def test_at_the_onset_of_an_overload_the_bound_holds_before_any_answer_is_slow() -> None:
     """Arrivals double; what the pipeline answers does not: the bound stays where it was, so
-    the queue admitted stays what it drains in half the target."""
+    the queue admitted stays what it drains in a share of the target."""
     limit = AdaptiveLimit(target_seconds=1.0, floor=2, ceiling=256)
-    now = answered(limit, rate=40.0, seconds=3.0, latency=0.4)
+    now = answered(limit, rate=40.0, seconds=30.0, latency=0.4)
+    assert limit.share == 0.7  # answers within the target: the share at its ceiling
     admitted = sum(limit.admits(in_flight, now) for in_flight in range(16, 100))
-    assert admitted == 4  # 16..19 of the 84 a doubled arrival rate would bring
+    assert admitted == 12  # 16..27 of the 84 a doubled arrival rate would bring
+
+
+def test_answers_within_the_target_raise_the_share_by_about_growth_per_round_trip() -> None:
+    limit = AdaptiveLimit(target_seconds=1.0, floor=2, ceiling=256)
+    now = answered(limit, rate=40.0, seconds=2.0, latency=0.2)  # the rate is known now
+    limit.share = 0.3
+    now = answered(limit, rate=40.0, seconds=2.0, latency=0.2, start=now)
+    # 80 answers with the bound near 40 x 0.3..0.34 = 12..13: about 80 / 13 x 0.02 = 0.13 more
+    assert 0.41 < limit.share < 0.46, limit.share
+    assert limit.bound(now) == math.floor(40 * limit.share)
 
 
 def test_without_answers_for_a_window_the_bound_falls_back_to_the_floor() -> None:
-    limit = AdaptiveLimit(target_seconds=1.0, floor=16, ceiling=256)
+    limit = AdaptiveLimit(target_seconds=1.0, floor=16, ceiling=256, share=0.5, max_share=0.5)
     assert limit.bound(0.0) == 16  # a fresh process admits its floor, then what it answers
     now = answered(limit, rate=100.0, seconds=2.0, latency=0.2)
     assert limit.bound(now) == 50
@@ -78,33 +89,31 @@ def test_without_answers_for_a_window_the_bound_falls_back_to_the_floor() -> Non
     assert limit.bound(now + 2.0) == 16
 
 
-def test_a_slow_answer_cuts_the_limit_below_what_is_in_flight_once_per_round_trip() -> None:
-    limit = AdaptiveLimit(target_seconds=0.5, floor=4, ceiling=256)
-    answered(limit, rate=200.0, seconds=2.0, latency=0.1)  # rate bound 50: above the cut
-    limit.record(started=9.0, finished=10.0, in_flight=50)
-    assert limit.limit == 40.0  # 0.8 x the 50 in flight, not 0.8 x the ceiling
-    limit.record(started=9.1, finished=10.2, in_flight=45)  # admitted before the cut
-    assert limit.limit == 40.0
-    limit.record(started=10.5, finished=11.3, in_flight=30)  # admitted after it
-    assert limit.limit == 24.0
-
-
-def test_fast_answers_raise_the_bound_by_about_one_per_bound_of_answers_up_to_the_ceiling() -> None:
-    limit = AdaptiveLimit(target_seconds=0.5, floor=4, ceiling=12, limit=10.0)
-    for i in range(10):
-        limit.record(started=float(i), finished=i + 0.1, in_flight=5)
-    assert 10.9 < limit.limit < 11.0
-    for i in range(100):
-        limit.record(started=20.0 + i, finished=20.1 + i, in_flight=5)
-    assert limit.limit == 12.0
+def test_a_slow_answer_cuts_the_share_once_per_round_trip() -> None:
+    limit = AdaptiveLimit(target_seconds=0.5, floor=4, ceiling=256, share=0.5)
+    limit.record(started=9.0, finished=10.0)
+    assert limit.share == 0.4
+    limit.record(started=9.1, finished=10.2)  # admitted before the cut: nothing new
+    assert limit.share == 0.4
+    limit.record(started=10.5, finished=11.3)  # admitted after it
+    assert abs(limit.share - 0.32) < 1e-9
+    for i in range(20):
+        limit.record(started=20.0 + i, finished=21.0 + i)
+    assert limit.share == 0.2  # never below min_share
 
 
 def test_below_the_floor_nothing_is_shed_however_slow_the_answers() -> None:
     limit = AdaptiveLimit(target_seconds=0.5, floor=16, ceiling=256)
     for i in range(20):
-        limit.record(started=float(i), finished=i + 5.0, in_flight=3)
-    assert limit.limit == 16.0 and limit.bound(25.0) == 16
+        limit.record(started=float(i), finished=i + 5.0)
+    assert limit.bound(25.0) == 16
     assert limit.admits(15, 25.0) and not limit.admits(16, 25.0)
+
+
+def test_the_bound_never_passes_the_ceiling() -> None:
+    limit = AdaptiveLimit(target_seconds=1.0, floor=2, ceiling=32)
+    now = answered(limit, rate=1000.0, seconds=2.0, latency=0.01)
+    assert limit.bound(now) == 32
 
 
 async def test_the_middleware_admits_what_it_has_been_answering_and_sheds_the_rest() -> None:
@@ -137,11 +146,11 @@ async def test_the_middleware_admits_what_it_has_been_answering_and_sheds_the_re
     assert shedding.in_flight == 0
 
 
-def test_a_request_waiting_past_the_target_cuts_the_bound_before_any_slow_answer() -> None:
-    limit = AdaptiveLimit(target_seconds=0.5, floor=4, ceiling=256)
-    limit.waiting(oldest_started=10.0, now=10.4, in_flight=60)
-    assert limit.limit == 256.0
-    limit.waiting(oldest_started=10.0, now=10.6, in_flight=60)
-    assert limit.limit == 48.0
-    limit.record(started=10.0, finished=11.0, in_flight=55)  # the same request, answered
-    assert limit.limit == 48.0
+def test_a_request_waiting_past_the_target_cuts_the_share_before_any_slow_answer() -> None:
+    limit = AdaptiveLimit(target_seconds=0.5, floor=4, ceiling=256, share=0.5)
+    limit.waiting(oldest_started=10.0, now=10.4)
+    assert limit.share == 0.5
+    limit.waiting(oldest_started=10.0, now=10.6)
+    assert limit.share == 0.4
+    limit.record(started=10.0, finished=11.0)  # the same request, answered
+    assert limit.share == 0.4
