@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import psycopg
@@ -21,6 +21,7 @@ from payflow.supervisor import Child, RestartPolicy
 from payflow.watchdog import STUCK_EXIT_STATUS
 from tests.cards import fresh_card_number
 from tests.harness import IsolatedEnvironment, RunningStack, derived_environment
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STALL_SECONDS = 6
@@ -49,19 +50,19 @@ def test_a_stuck_analytics_consumer_exits_is_restarted_and_catches_up(
     key = stack.environment.create_merchant("Stuck Merchant").api_key
     analytics = next(c for c in stack.supervisor.children if c.name == "analytics")
     url = stack.environment.settings.database_url
-    _wait_for(lambda: _claims(url) > 0, 60, "the warm-up payment counted")
+    wait_for(lambda: _claims(url) > 0, 60, "the warm-up payment counted")
     before = _claims(url)
     with psycopg.connect(url) as blocker:
         blocker.execute("LOCK TABLE analytics_processed_messages IN ACCESS EXCLUSIVE MODE")
         _pay(stack, key)  # decided and applied: only analytics waits
-        _wait_for(lambda: analytics.restarts >= 1, 60 + STALL_SECONDS, "a restart")
+        wait_for(lambda: analytics.restarts >= 1, 60 + STALL_SECONDS, "a restart")
         log = stack.log("analytics")
         _pay(stack, key)
         blocker.rollback()
     assert f"analytics exited with status {STUCK_EXIT_STATUS}" in log, log[-3000:]
     assert "liveness: the analytics consumer is stuck (partition " in log, log[-3000:]
     assert f"no progress for {STALL_SECONDS}" in log, log[-3000:]
-    _wait_for(lambda: _claims(url) > before, 90, "the analytics consumer to catch up")
+    wait_for(lambda: _claims(url) > before, 90, "the analytics consumer to catch up")
     assert _alive_once(stack, analytics)
     assert not stack.supervisor.dead()
 
@@ -94,12 +95,3 @@ def _claims(database_url: str) -> int:
 def _alive_once(stack: RunningStack, analytics: Child) -> bool:
     """The restarted analytics consumer runs, and is the stack's only one."""
     return analytics.alive and [c.name for c in stack.supervisor.children].count("analytics") == 1
-
-
-def _wait_for(condition: Callable[[], bool], timeout_seconds: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    pytest.fail(f"no {what} within {timeout_seconds:.0f} s", pytrace=False)

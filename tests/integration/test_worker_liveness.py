@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -23,6 +22,7 @@ from ingest.contracts import PaymentRequested
 from payflow.supervisor import Child, RestartPolicy, Supervisor, free_port
 from payflow.watchdog import STUCK_EXIT_STATUS
 from tests.integration.streams_driver import T0, RiskEnvironment, decide_in_order, request, risk
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 """Slow: each test starts a worker (15-30 s on a loaded machine); the stuck one took 55 s."""
@@ -55,14 +55,14 @@ def test_a_stuck_worker_exits_is_restarted_and_catches_up_once_unblocked(
         blocker.execute("LOCK TABLE feature_log IN ACCESS EXCLUSIVE MODE")
         # Decisions flow; only the feature log's consumer waits, on the lock, with no error.
         asyncio.run(decide_in_order(risk.settings, [payment], timeout_seconds=60))
-        _wait_for(lambda: worker.restarts >= 1, 60 + STALL_SECONDS, "a restart")
+        wait_for(lambda: worker.restarts >= 1, 60 + STALL_SECONDS, "a restart")
         log = worker.log_path.read_text(errors="replace")
         blocker.rollback()  # the lock goes; the restarted worker writes the log row
     assert worker.process.pid != first_pid
     assert f"exited with status {STUCK_EXIT_STATUS}" in log, log[-3000:]
     assert "liveness: the payflow-feature-log consumer is stuck (partition " in log, log[-3000:]
     assert f"no progress for {STALL_SECONDS}" in log, log[-3000:]
-    _wait_for(lambda: _logged(risk, payment.subject), 90, "the feature-log row")
+    wait_for(lambda: _logged(risk, payment.subject), 90, "the feature-log row")
     assert worker.alive and not supervisor.dead()
 
 
@@ -71,7 +71,7 @@ def test_a_killed_worker_is_restarted_and_decides_the_next_payment(
 ) -> None:
     worker = _start_worker(risk, supervisor, "killed", {})
     os.killpg(worker.process.pid, signal.SIGKILL)
-    _wait_for(lambda: worker.restarts == 1 and worker.alive, 30, "a restart")
+    wait_for(lambda: worker.restarts == 1 and worker.alive, 30, "a restart")
     (decided,) = asyncio.run(decide_in_order(risk.settings, [_payment()], timeout_seconds=120))
     assert decided.data.outcome
     assert f"{worker.name} exited with status -9" in worker.log_path.read_text(errors="replace")
@@ -97,12 +97,3 @@ def _logged(risk: RiskEnvironment, payment_id: str) -> bool:
         row = conn.execute("SELECT count(*) FROM feature_log WHERE payment_id = %s",
                            (payment_id,)).fetchone()
     return bool(row and row[0] == 1)
-
-
-def _wait_for(condition: Callable[[], bool], timeout_seconds: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    pytest.fail(f"no {what} within {timeout_seconds:.0f} s", pytrace=False)
