@@ -26,11 +26,10 @@ from models.features import FEATURE_NAMES
 from models.synthetic import generate
 from models.training import TrainedModel, examples, train
 from payflow.cli.user import ensure_user
-from payflow.db.migrate import migrate
 from payflow.merchants import create_or_add_key
 from payflow.settings import REPO_ROOT
 from payflow.supervisor import Supervisor, free_port
-from tests.harness import IsolatedEnvironment
+from tests.harness import IsolatedEnvironment, derived_environment
 
 pytestmark = pytest.mark.integration
 PASSWORD = "fraud models test password"
@@ -54,17 +53,12 @@ class Registry:
 @pytest.fixture(scope="module")
 def models_api(environment: IsolatedEnvironment) -> Iterator[Registry]:
     run = uuid.uuid4().hex[:6]
-    database = f"{environment.settings.database_url.rsplit('/', 1)[1]}_models_{run}"
-    admin_url = environment.admin_database_url
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
-    url = admin_url.rsplit("/", 1)[0] + f"/{database}"
+    models = derived_environment(environment, f"models{run}")
+    url = models.settings.database_url
     port = free_port()
     supervisor = Supervisor(environment.settings.home / "logs" / f"test-models-{run}",
-                            env={**environment.env, "PAYFLOW_DATABASE_URL": url,
-                                 "PAYFLOW_API_PORT": str(port)})
+                            env={**models.env, "PAYFLOW_API_PORT": str(port)})
     try:
-        migrate(url)
         history = generate(seed=9, customers=120, days=8)
         trained = train(examples(history.events, history.fraud))
         with psycopg.connect(url) as conn:
@@ -84,8 +78,7 @@ def models_api(environment: IsolatedEnvironment) -> Iterator[Registry]:
                        emails["merchant"], merchant.merchant_id, merchant.api_key)
     finally:
         supervisor.stop_all()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
+        models.teardown()
 
 
 def _wait_ready(base_url: str, supervisor: Supervisor, timeout_seconds: float) -> None:
