@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import orjson
 import psycopg
 import pytest
@@ -31,6 +32,7 @@ from bench.stack import BENCH_ENV
 from bench.stats import arrival_schedule
 from ingest.topics import DEAD_LETTERS
 from payflow.settings import Settings
+from tests.cards import fresh_card_number
 from tests.harness import IsolatedEnvironment, RunningStack, derived_environment
 
 RATE_LIMIT_LIFTED = BENCH_ENV
@@ -223,3 +225,15 @@ async def dead_letters(settings: Settings, timeout_seconds: float = 30.0) -> lis
         return letters
     finally:
         await consumer.stop()
+
+
+def post_card_payment(stack: RunningStack, key: str, amount: int,
+                      description: str | None = None) -> httpx.Response:
+    """POST one card payment (a fresh card number each time) to the stack's API."""
+    card = {"number": fresh_card_number(), "exp_month": 12, "exp_year": 2031, "cvc": "123"}
+    body: dict[str, object] = {"amount": amount, "currency": "usd",
+                               "payment_method": {"type": "card", "card": card}}
+    if description is not None:
+        body["description"] = description
+    return httpx.post(f"{stack.base_url}/v1/payments", timeout=30,
+                      headers={"Authorization": f"Bearer {key}"}, json=body)

@@ -13,13 +13,12 @@ import os
 import signal
 import time
 
-import httpx
 import psycopg
 import pytest
 from psycopg import AsyncConnection
 
 from ledger.reconcile import reconcile
-from tests.cards import fresh_card_number
+from tests.faults.load import post_card_payment
 from tests.harness import IsolatedEnvironment, RunningStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -36,7 +35,9 @@ def test_a_ledger_killed_mid_batch_resumes_with_every_payment_applied_once(
     try:
         key = environment.create_merchant("Crash Merchant").api_key
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            sent = pool.map(lambda _: _pay(stack, key), range(PAYMENTS))
+            sent = pool.map(
+                lambda _: post_card_payment(stack, key, 1_500, "crash test").status_code,
+                range(PAYMENTS))
             time.sleep(1.0)  # the ledger is busy with batches now
             ledger = next(c for c in stack.supervisor.children if c.name == "ledger")
             os.kill(ledger.process.pid, signal.SIGKILL)
@@ -52,16 +53,6 @@ def test_a_ledger_killed_mid_batch_resumes_with_every_payment_applied_once(
         assert report.ok, report.problems
     finally:
         stack.stop()
-
-
-def _pay(stack: RunningStack, key: str) -> int:
-    card = {"number": fresh_card_number(), "exp_month": 12, "exp_year": 2031, "cvc": "123"}
-    response = httpx.post(f"{stack.base_url}/v1/payments", timeout=30,
-                          headers={"Authorization": f"Bearer {key}"},
-                          json={"amount": 1_500, "currency": "usd",
-                                "description": "crash test",
-                                "payment_method": {"type": "card", "card": card}})
-    return response.status_code
 
 
 def _wait_until_decided(environment: IsolatedEnvironment, expected: int,

@@ -19,7 +19,7 @@ import pytest
 
 from payflow.supervisor import Child, RestartPolicy
 from payflow.watchdog import STUCK_EXIT_STATUS
-from tests.cards import fresh_card_number
+from tests.faults.load import post_card_payment
 from tests.harness import IsolatedEnvironment, RunningStack, derived_environment
 from tests.waiting import wait_for
 
@@ -69,11 +69,7 @@ def test_a_stuck_analytics_consumer_exits_is_restarted_and_catches_up(
 
 def _pay(stack: RunningStack, key: str) -> None:
     """Create a payment and wait until it is decided."""
-    card = {"number": fresh_card_number(), "exp_month": 12, "exp_year": 2031, "cvc": "123"}
-    created = httpx.post(f"{stack.base_url}/v1/payments", timeout=30,
-                         headers={"Authorization": f"Bearer {key}"},
-                         json={"amount": 1200, "currency": "usd",
-                               "payment_method": {"type": "card", "card": card}})
+    created = post_card_payment(stack, key, 1200)
     assert created.status_code in (201, 202), created.text
     payment_id = created.json()["transaction"]["id"]
     deadline = time.monotonic() + 60

@@ -23,7 +23,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.cards import fresh_card_number
+from tests.faults.load import post_card_payment
 from tests.harness import IsolatedEnvironment, RunningStack, derived_environment
 from tests.webhooks_support import STACK_WEBHOOKS_ENV
 from tests.webhooks_support.receiver import Receiver
@@ -62,7 +62,8 @@ def test_a_webhook_sender_killed_mid_batch_delivers_every_webhook_after_restart(
                                   json={"url": receiver.url(path)}, timeout=20)
             assert endpoint.status_code == 201, endpoint.text
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            sent = pool.map(lambda _: _pay(stack, created.api_key), range(PAYMENTS))
+            sent = pool.map(lambda _: post_card_payment(stack, created.api_key, 1_200).status_code,
+                            range(PAYMENTS))
             at_kill = _kill_sender_mid_batch(stack, receiver, created.merchant_id)
             statuses = list(sent)
         assert set(statuses) <= {201, 202}, statuses
@@ -79,15 +80,6 @@ def test_a_webhook_sender_killed_mid_batch_delivers_every_webhook_after_restart(
             assert len(set(ids)) == len(bodies) == len(expected), (path, len(ids))
     finally:
         receiver.close()
-
-
-def _pay(stack: RunningStack, key: str) -> int:
-    card = {"number": fresh_card_number(), "exp_month": 12, "exp_year": 2031, "cvc": "123"}
-    response = httpx.post(f"{stack.base_url}/v1/payments", timeout=30,
-                          headers={"Authorization": f"Bearer {key}"},
-                          json={"amount": 1_200, "currency": "usd",
-                                "payment_method": {"type": "card", "card": card}})
-    return response.status_code
 
 
 def _kill_sender_mid_batch(stack: RunningStack, receiver: Receiver, merchant_id: str) -> str:
