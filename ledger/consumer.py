@@ -110,7 +110,8 @@ class LedgerConsumer:
         last_sweep = 0.0
         try:
             async with watching(self.settings, "the ledger consumer", self.consumer,
-                                f"{self.settings.topic_prefix}payflow-ledger", self._waiting):
+                                f"{self.settings.topic_prefix}payflow-ledger", self.outage,
+                                self.sweep_outage):
                 while not self._stopping.is_set():
                     batches = await self.consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
                     records = [record for part in batches.values() for record in part]
@@ -134,10 +135,6 @@ class LedgerConsumer:
 
     def stop(self) -> None:
         self._stopping.set()
-
-    def _waiting(self) -> bool:
-        """Waiting out an outage (not stuck, for the liveness check)."""
-        return self.outage.attempts > 0 or self.sweep_outage.attempts > 0
 
     # --- batches
 

@@ -176,6 +176,12 @@ class Outage:
             self.outages += 1
         self.attempts += 1
 
+    @property
+    def ongoing(self) -> bool:
+        """Whether the consumer is waiting out an outage now (not stuck, for its liveness
+        check)."""
+        return self.attempts > 0
+
     def over(self) -> None:
         """Note a successful attempt; log the end of an outage if one was going on."""
         if self.attempts:

@@ -25,6 +25,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from payflow.failures import Outage
 from payflow.liveness import Offsets, ProgressWatch, Stall
 from payflow.settings import Settings
 
@@ -115,11 +116,12 @@ class Watchdog:
 
 @contextlib.asynccontextmanager
 async def watching(settings: Settings, name: str, consumer: AIOKafkaConsumer, group: str,
-                   waiting: Callable[[], bool]) -> AsyncIterator[None]:
+                   *outages: Outage) -> AsyncIterator[None]:
     """Within the block, a watchdog of its own ends the process if ``consumer`` (of ``group``)
-    gets stuck while not ``waiting`` out an outage: the plain consumers' one line."""
+    gets stuck while none of its ``outages`` is ongoing: the plain consumers' one line."""
     watchdog = Watchdog(settings)
-    watchdog.add(name, group, consumer.assignment, waiting)
+    watchdog.add(name, group, consumer.assignment,
+                 lambda: any(outage.ongoing for outage in outages))
     task = asyncio.create_task(watchdog.run(), name="liveness")
     try:
         yield

@@ -74,7 +74,7 @@ async def consume(settings: Settings, topic: str, group: str, handle: Handler,
     committed = time.monotonic()
     outage = Outage(f"{group} consumer", log)
     watched = (watchdog.add(f"the {group} consumer", f"{settings.topic_prefix}{group}",
-                            consumer.assignment, lambda: outage.attempts > 0)
+                            consumer.assignment, lambda: outage.ongoing)
                if watchdog is not None else None)
 
     async def handle_batch(batch: Sequence[Record]) -> None:

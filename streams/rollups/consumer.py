@@ -125,7 +125,7 @@ class AnalyticsConsumer:
         try:
             async with watching(self.settings, "the analytics consumer", self.consumer,
                                 f"{self.prefix}payflow-analytics",
-                                lambda: self.outage.attempts > 0):
+                                self.outage):
                 while not self._stopping.is_set():
                     await self._step()
                     if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:

@@ -72,7 +72,7 @@ class EventConsumer:
         try:
             async with watching(self.settings, "the webhook event consumer", self.consumer,
                                 f"{self.prefix}payflow-webhooks",
-                                lambda: self.outage.attempts > 0):
+                                self.outage):
                 while not stopping.is_set():
                     await self._step()
         finally:
