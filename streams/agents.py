@@ -5,14 +5,17 @@
     payments.events (dispute.created) ─labels─▶ risk.merchants (fraud labels)
     risk.feature-log ─feature-log─▶ PostgreSQL feature_log
 
-``route``, ``labels`` and ``feature-log`` keep no table: they are plain aiokafka tasks of the
-worker (``streams.side_consumers``), cheaper than Faust agents. Every agent reads micro-batches
-(``streams.batching``, bounded size and wait) and does one batch's work in ``streams.stages``;
-between stages, cases travel in bundles (``streams.cases``). At-least-once: a batch's messages
-are acknowledged by Kafka before the agent asks for the next batch (when Faust may commit its
-offsets). A redelivered request yields a second decision for
-the same payment; the ledger applies the first, the feature log keeps one row, and the feature
-steps count it once.
+A case takes the topic to the next stage only when another worker owns that stage's partition
+of its key; otherwise the stage that has it runs the next one too (``streams.stages``), and
+whichever stage completes it decides it. One worker alone decides every payment in its card
+stage. ``route``, ``labels`` and ``feature-log`` keep no table: they are plain aiokafka tasks of
+the worker (``streams.side_consumers``), cheaper than Faust agents. Every agent reads
+micro-batches (``streams.batching``, bounded size and wait) and does one batch's work in
+``streams.stages``; between stages, cases travel in bundles (``streams.cases``). At-least-once:
+a batch's messages are acknowledged by Kafka before the agent asks for the next batch (when
+Faust may commit its offsets). A redelivered request yields a second decision for the same
+payment; the ledger applies the first, the feature log keeps one row, and the feature steps
+count it once.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -38,18 +41,18 @@ from ingest.topics import (
     RISK_ORIGINS,
     Topic,
 )
-from models.facts import PaymentFacts
-from models.features import Step, card_features, customer_features, origin_features
 from payflow.liveness import Excuse
 from payflow.settings import Settings
 from payflow.watchdog import Watchdog
 from streams.batching import take_batches
+from streams.cases import RiskCase
 from streams.engine import DecisionEngine, feature_log_entry
 from streams.registry_watch import RegistryWatch
 from streams.side_consumers import consume, forward_labels, materialize_feature_log
 from streams.stages import (
     BatchRecords,
-    ChangelogWrite,
+    BatchState,
+    Flushed,
     Outgoing,
     StageTopics,
     entity_batch,
@@ -62,24 +65,44 @@ from streams.tables import RiskTables
 log = logging.getLogger(__name__)
 
 
-async def send_all(app: faust.App, messages: Sequence[Outgoing],
-                   records: BatchRecords | None = None,
-                   writes: Sequence[ChangelogWrite] = ()) -> None:
-    """Send in order, with ``records``' changelog ``writes``, and wait until Kafka has
-    acknowledged every message; then note the newest changelog offset per partition in the
-    local store, so that a restart replays only what came after it."""
+@dataclass(frozen=True)
+class Sending:
+    """A batch's messages handed to the producer, not yet acknowledged."""
+
+    pending: list[Awaitable[Any]]
+    logged: list[tuple[BatchRecords, list[Awaitable[Any]]]]
+
+
+async def append(app: faust.App, messages: Sequence[Outgoing],
+                 flushed: Flushed | None = None) -> Sending:
+    """Hand ``messages`` and the tables' changelog writes to the producer, in order."""
     pending = [await app.producer.send(topic, key, value, partition, None, headers)
                for topic, partition, key, value, headers in messages]
-    changelog = records.table.changelog_topic.get_topic_name() if records else ""
-    logged = [await app.producer.send(changelog, key, value, partition, None, None)
-              for partition, key, value in writes]
-    await asyncio.gather(*pending)
-    newest: dict[int, int] = {}
-    for metadata in await asyncio.gather(*logged):
-        newest[metadata.partition] = max(metadata.offset, newest.get(metadata.partition, -1))
-    for partition, offset in newest.items():
-        assert records is not None
-        records.table.data.set_persisted_offset(TP(changelog, partition), offset)
+    logged = []
+    for records, writes in flushed or ():
+        changelog = records.table.changelog_topic.get_topic_name()
+        logged.append((records, [await app.producer.send(changelog, key, value, partition,
+                                                         None, None)
+                                 for partition, key, value in writes]))
+    return Sending(pending, logged)
+
+
+async def confirm(sending: Sending) -> None:
+    """Wait until Kafka has acknowledged every message; then note each table's newest
+    changelog offset per partition in its local store, so that a restart replays only what
+    came after it."""
+    await asyncio.gather(*sending.pending)
+    for records, futures in sending.logged:
+        newest: dict[int, int] = {}
+        for metadata in await asyncio.gather(*futures):
+            newest[metadata.partition] = max(metadata.offset, newest.get(metadata.partition, -1))
+        changelog = records.table.changelog_topic.get_topic_name()
+        for partition, offset in newest.items():
+            records.table.data.set_persisted_offset(TP(changelog, partition), offset)
+
+
+async def send_all(app: faust.App, messages: Sequence[Outgoing]) -> None:
+    await confirm(await append(app, messages))
 
 
 @dataclass(frozen=True)
@@ -92,6 +115,12 @@ class Wiring:
     tables: RiskTables
     engine: DecisionEngine
     watchdog: Watchdog
+    tables_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held by an agent from reading its batch's records to handing their changelog writes to
+    the producer: several agents write each table (``BatchState``), and a record's changelog
+    messages must reach Kafka in the order its values were computed, or a restart would
+    recover an older value. The work itself is synchronous; the lock only matters when the
+    producer makes an append wait for room."""
 
     def source(self, topic: Topic) -> Any:
         return self.app.topic(topic.name_for(self.settings.topic_prefix), key_type=bytes,
@@ -101,6 +130,42 @@ class Wiring:
         size, wait = self.settings.stream_batch_size, self.settings.stream_batch_wait_seconds
         return take_batches(stream, size, wait if wait_seconds is None else wait_seconds)
 
+    def owned(self) -> frozenset[tuple[str, int]]:
+        """The (topic, partition)s assigned to this worker now."""
+        return frozenset((tp.topic, tp.partition) for tp in self.app.consumer.assignment())
+
+    def decisions(self, cases: list[RiskCase]) -> list[Outgoing]:
+        """The decision and feature-log messages of complete cases, from one scoring."""
+        prefix = self.settings.topic_prefix
+        decisions, logged = PAYMENT_DECISIONS.name_for(prefix), FEATURE_LOG.name_for(prefix)
+        out: list[Outgoing] = []
+        for case, decided in zip(cases, self.engine.decide(cases), strict=True):
+            out.append((decisions, None, decided.key(), decided.encode(), None))
+            out.append((logged, None, decided.key(), feature_log_entry(case, decided), None))
+        return out
+
+    def run_stage(self, name: str, work: Callable[[Sequence[Any], BatchState],
+                                                  tuple[list[Outgoing], list[RiskCase]]],
+                  ) -> Callable[[Any], Any]:
+        """An agent that runs ``work`` on each batch, decides the cases it completes, and
+        sends everything before asking for the next batch."""
+        state = BatchState(self.tables)
+
+        def run_batch(events: Sequence[Any]) -> tuple[list[Outgoing], Flushed]:
+            out, complete = work(events, state)
+            return out + self.decisions(complete), state.flush()
+
+        async def run(stream: Any) -> None:
+            async for events in self.batches(stream):
+                async with self.tables_lock:
+                    state.owned = self.owned()
+                    out, flushed = isolating(events, run_batch, state, self.topics)
+                    sending = await append(self.app, out, flushed)
+                await confirm(sending)
+
+        run.__name__ = name
+        return run
+
 
 def register_agents(app: faust.App, settings: Settings) -> None:
     """Declare the worker's topics, tables, agents and tasks on ``app``."""
@@ -108,10 +173,8 @@ def register_agents(app: faust.App, settings: Settings) -> None:
     wiring = Wiring(app, settings, StageTopics.for_prefix(settings.topic_prefix),
                     RiskTables.create(app), engine, Watchdog(settings))
     route(wiring)
-    entity(wiring, RISK_CARDS, wiring.tables.cards, card_features, lambda f: f.card)
-    entity(wiring, RISK_ORIGINS, wiring.tables.origins, origin_features, lambda f: f.origin)
-    entity(wiring, RISK_CUSTOMERS, wiring.tables.customers, customer_features,
-           lambda f: f.customer)
+    for topic in (RISK_CARDS, RISK_ORIGINS, RISK_CUSTOMERS):
+        entity(wiring, topic)
     decide(wiring)
     side_consumers(wiring)
     follow_registry(wiring)
@@ -136,43 +199,27 @@ def route(w: Wiring) -> None:
     w.app.task(run)
 
 
-def entity(w: Wiring, topic: Topic, table: Any, step: Step,
-           key_of: Callable[[PaymentFacts], str | None]) -> None:
+def entity(w: Wiring, topic: Topic) -> None:
+    """The card, origin or customer stage: its step, then the stages after it that this worker
+    owns, then the decisions of the cases that completed."""
     stage = topic.name.removeprefix("risk.")
 
-    async def run(stream: Any) -> None:
-        records = BatchRecords(table)
+    def work(events: Sequence[Any], state: BatchState) -> tuple[list[Outgoing], list[RiskCase]]:
+        return entity_batch(events, stage, state, w.topics)
 
-        def work(events: Sequence[Any]) -> tuple[list[Outgoing], list[ChangelogWrite]]:
-            return entity_batch(events, records, step, stage, key_of, w.topics)
-
-        async for events in w.batches(stream):
-            out, writes = isolating(events, work, records, w.topics)
-            await send_all(w.app, out, records, writes)
-
-    w.app.agent(w.source(topic), name=stage)(run)
+    w.app.agent(w.source(topic), name=stage)(w.run_stage(stage, work))
 
 
 def decide(w: Wiring) -> None:
-    prefix = w.settings.topic_prefix
-    decisions, logged = PAYMENT_DECISIONS.name_for(prefix), FEATURE_LOG.name_for(prefix)
+    """The merchant stage: labels, merchant features and the decisions of cases that came
+    through Kafka (those of a worker owning every stage never do)."""
 
-    async def run(stream: Any) -> None:
-        records = BatchRecords(w.tables.merchants)
+    def work(events: Sequence[Any], state: BatchState) -> tuple[list[Outgoing], list[RiskCase]]:
+        out: list[Outgoing] = []
+        complete = merchant_batch(events, state, w.topics, out)
+        return out, complete
 
-        def work(events: Sequence[Any]) -> tuple[list[Outgoing], list[ChangelogWrite]]:
-            out: list[Outgoing] = []
-            cases, writes = merchant_batch(events, records, w.topics, out)
-            for case, decided in zip(cases, w.engine.decide(cases), strict=True):
-                out.append((decisions, None, decided.key(), decided.encode(), None))
-                out.append((logged, None, decided.key(), feature_log_entry(case, decided), None))
-            return out, writes
-
-        async for events in w.batches(stream):
-            out, writes = isolating(events, work, records, w.topics)
-            await send_all(w.app, out, records, writes)
-
-    w.app.agent(w.source(RISK_MERCHANTS), name="decide")(run)
+    w.app.agent(w.source(RISK_MERCHANTS), name="decide")(w.run_stage("decide", work))
 
 
 def side_consumers(w: Wiring) -> None:

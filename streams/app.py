@@ -11,6 +11,10 @@ entry point (``payflow worker``) builds it once and runs it. Choices that matter
 - ``payflow://`` is Faust's aiokafka transport with a 50 ms fetch wait (``streams.transport``);
 - a 10 s broker session (Faust's default is 60 s): a crashed worker's partitions move to the
   others within seconds, rather than stalling their payments for a minute;
+- no producer linger: every stage hands a whole batch's messages to the producer at once,
+  which fills one produce batch per partition anyway, so lingering only delayed each send
+  (measured at 100 payments/s: request to card stage p50 20 ms with 5 ms of linger, 9 ms
+  without);
 - the garbage collector ignores what start-up built (``quiet_garbage_collector``).
 """
 
@@ -50,7 +54,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         value_serializer="raw",
         key_serializer="raw",
-        producer_linger=0.005,
+        producer_linger=0.0,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,

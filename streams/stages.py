@@ -4,7 +4,13 @@ A payment's features come from four entities, each keyed differently, so the eng
 of repartitions: ``route`` re-keys requests by card; the card, origin and customer stages each
 read and update their entity's record and forward the case keyed by the next entity (skipping
 an origin or customer the payment does not have); the merchant stage adds the merchant's
-features, applies fraud labels, and hands the complete cases to the decision engine.
+features, applies fraud labels, and the complete cases go to the decision engine.
+
+A case goes through Kafka only to a stage partition that another worker owns: a stage runs the
+following stages itself for every case whose next partition is assigned to this worker
+(``BatchState.advance``). One worker alone therefore decides each payment in the batch of the
+card stage that read it (two Kafka hops from request to decision, not five); with several
+workers, a case hops only where it must.
 
 Between stages, a batch's cases travel in bundles, one message per partition of the next stage
 (``streams.cases``; ``Bundles`` here). A bundle read by a stage holds only keys of its own
@@ -42,12 +48,15 @@ from models.features import (
     ABSENT_ORIGIN,
     Record,
     Step,
+    card_features,
+    customer_features,
     merchant_features,
     merchant_label,
+    origin_features,
     payment_features,
 )
 from streams.cases import RiskCase, decode_bundle, encode_bundle, label_list
-from streams.tables import PartitionStore
+from streams.tables import PartitionStore, RiskTables
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, int | None, bytes | None, bytes, dict[str, bytes] | None]
@@ -169,30 +178,95 @@ class BatchRecords:
         return writes
 
 
-def forward(case: RiskCase, after: str, topics: StageTopics) -> tuple[Stage, bytes]:
-    """The next stage after ``after`` that applies to this payment, and its key there."""
+def forward(case: RiskCase, after: str, topics: StageTopics) -> tuple[str, Stage, bytes]:
+    """The next stage after ``after`` that applies to this payment: its name, topic, and the
+    payment's key there."""
     facts = case.facts
     if after == "route":
-        return topics.cards, facts.card.encode()
+        return CARDS, topics.cards, facts.card.encode()
     origin = facts.origin
-    if after == "cards" and origin is not None:
-        return topics.origins, origin.encode()
-    if after == "cards":
+    if after == CARDS and origin is not None:
+        return ORIGINS, topics.origins, origin.encode()
+    if after == CARDS:
         case.features.update(ABSENT_ORIGIN)
     customer = facts.customer
-    if after in ("cards", "origins") and customer is not None:
-        return topics.customers, customer.encode()
-    if after in ("cards", "origins"):
+    if after in (CARDS, ORIGINS) and customer is not None:
+        return CUSTOMERS, topics.customers, customer.encode()
+    if after in (CARDS, ORIGINS):
         case.features.update(ABSENT_CUSTOMER)
-    return topics.merchants, facts.merchant_id.encode()
+    return MERCHANTS, topics.merchants, facts.merchant_id.encode()
 
 
-StageRun = Callable[[Sequence[Any]], tuple[list[Outgoing], list[ChangelogWrite]]]
+CARDS, ORIGINS, CUSTOMERS, MERCHANTS = "cards", "origins", "customers", "merchants"
+ENTITY_STEPS: dict[str, tuple[Step, Callable[[PaymentFacts], str | None]]] = {
+    CARDS: (card_features, lambda facts: facts.card),
+    ORIGINS: (origin_features, lambda facts: facts.origin),
+    CUSTOMERS: (customer_features, lambda facts: facts.customer),
+    MERCHANTS: (merchant_features, lambda facts: facts.merchant_id),
+}
+"""Each stage's feature step, and the payment's key in its table."""
+Flushed = list[tuple[BatchRecords, list[ChangelogWrite]]]
+"""Each table's changelog messages of a batch."""
+
+
+class BatchState:
+    """Every table's ``BatchRecords`` for one agent's batches, by stage name, and which stage
+    partitions this worker owns (``owned``, set by the agent before each batch).
+
+    A stage hands a case on to the next stage in this same batch when this worker owns the
+    partition of the next stage's key: its table partition is here, so the case needs no trip
+    through Kafka. With one worker, every case goes from the card stage to its decision in one
+    batch; with several, a case travels only to a partition another worker owns. A stage's
+    work is synchronous, so two agents never interleave their reads and writes of a record.
+    """
+
+    def __init__(self, tables: RiskTables) -> None:
+        self.records = {CARDS: BatchRecords(tables.cards), ORIGINS: BatchRecords(tables.origins),
+                        CUSTOMERS: BatchRecords(tables.customers),
+                        MERCHANTS: BatchRecords(tables.merchants)}
+        self.owned: frozenset[tuple[str, int]] = frozenset()
+
+    def apply(self, stage: str, case: RiskCase, partition: int) -> None:
+        """Run ``stage``'s feature step for ``case``, whose key is in ``partition``."""
+        step, key_of = ENTITY_STEPS[stage]
+        key = key_of(case.facts)
+        assert key is not None, (stage, case.facts.payment_id)
+        records = self.records[stage]
+        features, record = step(records.get(key, partition), case.facts)
+        records.put(key, partition, record)
+        case.features.update(features)
+
+    def advance(self, case: RiskCase, after: str, topics: StageTopics,
+                bundles: Bundles) -> RiskCase | None:
+        """Run the stages after ``after`` that this worker owns; the case when complete (its
+        merchant step done), or None once it is bundled for a stage owned elsewhere."""
+        while True:
+            stage, topic, key = forward(case, after, topics)
+            partition = partition_of(key, topic.partitions)
+            if (topic.name, partition) not in self.owned:
+                bundles.add(topic, key, case.to_list())
+                return None
+            self.apply(stage, case, partition)
+            if stage == MERCHANTS:
+                return case
+            after = stage
+
+    def clear(self) -> None:
+        """Forget the unflushed records (of a batch that failed)."""
+        for records in self.records.values():
+            records.records.clear()
+
+    def flush(self) -> Flushed:
+        return [(records, records.flush()) for records in self.records.values()
+                if records.records]
+
+
+StageRun = Callable[[Sequence[Any]], tuple[list[Outgoing], Flushed]]
 """A stage's work on some of a batch's events: the messages to send, the changelog writes."""
 
 
-def isolating(events: Sequence[Any], run: StageRun, records: BatchRecords,
-              topics: StageTopics) -> tuple[list[Outgoing], list[ChangelogWrite]]:
+def isolating(events: Sequence[Any], run: StageRun, state: BatchState,
+              topics: StageTopics) -> tuple[list[Outgoing], Flushed]:
     """``run`` the batch; if it raises — a bug one message triggers, as a stage's work is pure
     — forget the batch's unflushed records and run each event alone, sending an event that
     raises alone to the dead letters (its payments stay pending, and the ledger's sweep sends
@@ -203,21 +277,21 @@ def isolating(events: Sequence[Any], run: StageRun, records: BatchRecords,
     except Exception as error:
         log.warning("a batch of %d events failed (%s: %s); running them one by one",
                     len(events), type(error).__name__, error)
-        records.records.clear()
+        state.clear()
     out: list[Outgoing] = []
-    writes: list[ChangelogWrite] = []
+    flushed: Flushed = []
     for event in events:
         try:
-            one_out, one_writes = run([event])
+            one_out, one_flushed = run([event])
         except Exception as error:
-            records.records.clear()
+            state.clear()
             log.error("dead-lettering an event of %s: %s: %s", event.message.topic,
                       type(error).__name__, error)
             out.append(topics.dead_letter(event, f"{type(error).__name__}: {error}"))
             continue
         out += one_out
-        writes += one_writes
-    return out, writes
+        flushed += one_flushed
+    return out, flushed
 
 
 def route_batch(records: Sequence[ConsumerRecord[bytes, bytes]],
@@ -233,34 +307,34 @@ def route_batch(records: Sequence[ConsumerRecord[bytes, bytes]],
             continue
         facts = payment_facts(message)
         case = RiskCase(facts, message.data.reply_to, payment_features(facts))
-        bundles.add(*forward(case, "route", topics), case.to_list())
+        _, topic, key = forward(case, "route", topics)
+        bundles.add(topic, key, case.to_list())
     return out + bundles.messages()
 
 
-def entity_batch(events: Sequence[Any], records: BatchRecords, step: Step, stage: str,
-                 key_of: Callable[[PaymentFacts], str | None],
-                 topics: StageTopics) -> tuple[list[Outgoing], list[ChangelogWrite]]:
-    """Run one entity's feature step for every case of the batch and forward each; the
-    bundles to send and the table's changelog messages."""
+def entity_batch(events: Sequence[Any], stage: str, state: BatchState, topics: StageTopics,
+                 ) -> tuple[list[Outgoing], list[RiskCase]]:
+    """Run one entity's feature step for every case of the batch, then the following stages
+    this worker owns (``BatchState.advance``); the bundles to send on (and dead letters), and
+    the cases complete for a decision, in order."""
     out: list[Outgoing] = []
+    complete: list[RiskCase] = []
     bundles = Bundles()
     for event in events:
         partition = event.message.partition
         for case in _cases(event, topics, out):
-            key = key_of(case.facts)
-            assert key is not None, (stage, case.facts.payment_id)
-            features, record = step(records.get(key, partition), case.facts)
-            records.put(key, partition, record)
-            case.features.update(features)
-            bundles.add(*forward(case, stage, topics), case.to_list())
-    return out + bundles.messages(), records.flush()
+            state.apply(stage, case, partition)
+            done = state.advance(case, stage, topics, bundles)
+            if done is not None:
+                complete.append(done)
+    return out + bundles.messages(), complete
 
 
-def merchant_batch(events: Sequence[Any], records: BatchRecords, topics: StageTopics,
-                   out: list[Outgoing]) -> tuple[list[RiskCase], list[ChangelogWrite]]:
-    """Apply labels and add merchant features; the complete cases, in order, and the table's
-    changelog messages."""
+def merchant_batch(events: Sequence[Any], state: BatchState, topics: StageTopics,
+                   out: list[Outgoing]) -> list[RiskCase]:
+    """Apply labels and add merchant features; the complete cases, in order."""
     complete: list[RiskCase] = []
+    records = state.records[MERCHANTS]
     for event in events:
         partition = event.message.partition
         for item in _items(event, topics, out):
@@ -268,12 +342,9 @@ def merchant_batch(events: Sequence[Any], records: BatchRecords, topics: StageTo
                 key = item.merchant_id
                 records.put(key, partition, merchant_label(records.get(key, partition), item))
                 continue
-            key = item.facts.merchant_id
-            features, record = merchant_features(records.get(key, partition), item.facts)
-            records.put(key, partition, record)
-            item.features.update(features)
+            state.apply(MERCHANTS, item, partition)
             complete.append(item)
-    return complete, records.flush()
+    return complete
 
 
 def _items(event: Any, topics: StageTopics, out: list[Outgoing]) -> list[RiskCase | LabelFacts]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.stages import BatchRecords, ChangelogWrite, Outgoing, StageTopics, isolating
+from streams.stages import BatchRecords, BatchState, Flushed, Outgoing, StageTopics, isolating
 
 TOPICS = StageTopics.for_prefix("t1.")
 
@@ -35,11 +35,11 @@ class CountingStage:
     """Counts each event's key in ``records`` (as a stage updates its entity), and raises on
     the events in ``bad``: a bug that one message triggers."""
 
-    records: BatchRecords
+    records: Records
     bad: set[int]
     runs: list[list[int]] = field(default_factory=list)
 
-    def __call__(self, events: Sequence[Any]) -> tuple[list[Outgoing], list[ChangelogWrite]]:
+    def __call__(self, events: Sequence[Any]) -> tuple[list[Outgoing], Flushed]:
         self.runs.append([e.message.offset for e in events])
         out: list[Outgoing] = []
         for event in events:
@@ -52,7 +52,7 @@ class CountingStage:
         writes = [(0, key.encode(), str(record[0]).encode())
                   for key, (_, record) in self.records.records.items()]
         self.records.records.clear()
-        return out, writes
+        return out, [(self.records, writes)]
 
 
 class Records(BatchRecords):
@@ -63,6 +63,11 @@ class Records(BatchRecords):
         return int(self.records[key][1][0]) if key in self.records else 0
 
 
+class State(BatchState):
+    def __init__(self, records: Records) -> None:  # one table, no Faust
+        self.records = {"cards": records}
+
+
 def events(*offsets: int) -> list[Event]:
     return [Event(Message("t1.risk.cards", 2, o, b"card_1", f"bundle {o}".encode()))
             for o in offsets]
@@ -71,16 +76,16 @@ def events(*offsets: int) -> list[Event]:
 def test_a_good_batch_runs_once() -> None:
     records = Records()
     stage = CountingStage(records, bad=set())
-    out, writes = isolating(events(1, 2, 3), stage, records, TOPICS)
+    out, flushed = isolating(events(1, 2, 3), stage, State(records), TOPICS)
     assert stage.runs == [[1, 2, 3]]
     assert [message[0] for message in out] == ["t1.next"] * 3
-    assert writes == [(0, b"card_1", b"3")]
+    assert flushed == [(records, [(0, b"card_1", b"3")])]
 
 
 def test_the_event_that_raises_is_dead_lettered_and_the_others_go_on_counted_once() -> None:
     records = Records()
     stage = CountingStage(records, bad={2})
-    out, writes = isolating(events(1, 2, 3), stage, records, TOPICS)
+    out, flushed = isolating(events(1, 2, 3), stage, State(records), TOPICS)
     assert stage.runs == [[1, 2, 3], [1], [2], [3]]
     assert [(m[0], m[3]) for m in out] == [("t1.next", b"bundle 1"),
                                            ("t1.payflow.deadletter", b"bundle 2"),
@@ -90,5 +95,5 @@ def test_the_event_that_raises_is_dead_lettered_and_the_others_go_on_counted_onc
     assert headers["reason"] == b"KeyError: 'features'" and headers["offset"] == b"2"
     assert headers["consumer"] == b"payflow-streams"
     # the failed whole-batch attempt's counts are forgotten: each good event counted once
-    assert writes == [(0, b"card_1", b"1"), (0, b"card_1", b"1")]
+    assert flushed == [(records, [(0, b"card_1", b"1")]), (records, [(0, b"card_1", b"1")])]
     assert records.records == {}
