@@ -57,6 +57,40 @@ def test_a_batch_is_scored_in_one_vectorized_call(trained) -> None:  # type: ign
     assert calls == [(50, len(FEATURE_NAMES))]
 
 
+def test_a_linear_pipeline_scores_bit_for_bit_as_scikit_learn_without_it(trained) -> None:  # type: ignore[no-untyped-def]
+    model, history = trained
+    rows = [features for _, features in replay(history.events)][:300]
+    fast = FraudModel("v", model.estimator, FEATURE_NAMES)
+    assert fast.linear is not None
+    matrix = fast.matrix(rows)
+    transformed = fast.linear.transform(matrix)
+    assert np.array_equal(transformed, model.estimator[:-1].transform(matrix))
+    assert np.array_equal(fast.linear.probabilities(transformed),
+                          model.estimator.predict_proba(matrix)[:, 1])
+    by_scikit_learn = FraudModel("v", model.estimator, FEATURE_NAMES)
+    object.__setattr__(by_scikit_learn, "linear", None)  # the general path
+    assert fast.opinions(rows) == by_scikit_learn.opinions(rows)
+    assert {opinion.score for opinion in fast.opinions(rows)} != {0}
+
+
+def test_other_estimators_are_scored_by_scikit_learn() -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(200, len(FEATURE_NAMES)))
+    labels = (matrix[:, 0] + rng.normal(size=200) > 1).astype(int)
+    trees = Pipeline([("scale", StandardScaler()),
+                      ("classify", HistGradientBoostingClassifier(max_iter=5))]).fit(matrix,
+                                                                                     labels)
+    model = FraudModel("v", trees, FEATURE_NAMES)
+    assert model.linear is None
+    rows = [dict(zip(FEATURE_NAMES, map(float, row), strict=True)) for row in matrix[:20]]
+    expected = np.clip(np.rint(trees.predict_proba(matrix[:20])[:, 1] * 100), 0, 100)
+    assert [opinion.score for opinion in model.opinions(rows)] == [int(v) for v in expected]
+
+
 def test_garbage_is_not_a_model() -> None:
     with pytest.raises(ModelLoadError):
         load_estimator(b"\x00not a skops file")
