@@ -41,16 +41,18 @@ async def run_command(
     budget = services.settings.decision_budget_seconds
     if not services.kafka_breaker.allows(time.monotonic()):
         raise _unavailable()  # a send failed a moment ago (api.breaker)
-    try:
-        # Bounded by the budget: the producer's own limits are not (see api.payments).
-        async with asyncio.timeout(max(budget - (time.monotonic() - started), 0.25)):
-            await services.producer.send_and_wait(topic, command.encode(), key=command.key())
-    except (KafkaError, TimeoutError) as error:
-        services.kafka_breaker.failed(time.monotonic())
-        log.warning("command %s not sent: %r", command.id, error)
-        raise _unavailable() from error
-    remaining = budget - (time.monotonic() - started)
-    outcome = await services.replies.wait(command.id, max(remaining, 0.0))
+    with services.replies.expecting(command.id) as reply:
+        try:
+            # Bounded by the budget: the producer's own limits are not (see api.payments).
+            async with asyncio.timeout(max(budget - (time.monotonic() - started), 0.25)):
+                await services.producer.send_and_wait(topic, command.encode(),
+                                                      key=command.key())
+        except (KafkaError, TimeoutError) as error:
+            services.kafka_breaker.failed(time.monotonic())
+            log.warning("command %s not sent: %r", command.id, error)
+            raise _unavailable() from error
+        remaining = budget - (time.monotonic() - started)
+        outcome = await reply.wait(max(remaining, 0.0))
     if outcome is None:
         async with services.autocommit() as conn:
             latest = await repository.get_transaction(conn, merchant_id, payment_id)

@@ -49,11 +49,12 @@ async def create_payment(
         request = await _record_pending(services, merchant_id, body, payment_id)
     transaction = None
     budget = services.settings.decision_budget_seconds
-    if await _send_request(services, merchant_id, request,
-                           max(budget - (time.monotonic() - started), MIN_SEND_SECONDS)):
-        remaining = budget - (time.monotonic() - started)
-        outcome = await services.replies.wait(payment_id, max(remaining, 0.0))
-        transaction = outcome.transaction if outcome else None
+    with services.replies.expecting(payment_id) as reply:
+        if await _send_request(services, merchant_id, request,
+                               max(budget - (time.monotonic() - started), MIN_SEND_SECONDS)):
+            remaining = budget - (time.monotonic() - started)
+            outcome = await reply.wait(max(remaining, 0.0))
+            transaction = outcome.transaction if outcome else None
     if transaction is None:
         async with services.autocommit() as conn:
             transaction = await repository.get_transaction(conn, merchant_id, payment_id)

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -21,6 +23,23 @@ from ingest.contracts import CommandOutcome
 
 log = logging.getLogger(__name__)
 MAX_WAITERS = 10_000
+
+
+@dataclass(frozen=True)
+class Expected:
+    """An outcome being listened for (``ReplyWaiter.expecting``)."""
+
+    future: asyncio.Future[CommandOutcome] | None
+    """None when too many are waiting already: the caller reads the database instead."""
+
+    async def wait(self, timeout_seconds: float) -> CommandOutcome | None:
+        """The outcome if it has come or comes in time, else None."""
+        if self.future is None:
+            return None
+        try:
+            return await asyncio.wait_for(self.future, timeout_seconds)
+        except TimeoutError:
+            return None
 
 
 class ReplyWaiter:
@@ -46,18 +65,21 @@ class ReplyWaiter:
     def listening(self) -> bool:
         return self._subscribed.is_set()
 
-    async def wait(self, correlation_id: str, timeout_seconds: float) -> CommandOutcome | None:
-        """The ledger's outcome for ``correlation_id`` if it arrives in time, else None."""
-        if len(self._waiters) >= MAX_WAITERS:
-            return None
-        future: asyncio.Future[CommandOutcome] = asyncio.get_running_loop().create_future()
-        self._waiters[correlation_id] = future
+    @contextlib.contextmanager
+    def expecting(self, correlation_id: str) -> Iterator[Expected]:
+        """Listen for ``correlation_id``'s outcome from now until the block ends. Enter it
+        before sending the request: the whole pipeline can answer before the producer's
+        acknowledgement reaches the API under load (it did in the overload test, and those
+        requests waited their whole budget for a reply already gone)."""
+        future: asyncio.Future[CommandOutcome] | None = None
+        if len(self._waiters) < MAX_WAITERS:
+            future = asyncio.get_running_loop().create_future()
+            self._waiters[correlation_id] = future
         try:
-            return await asyncio.wait_for(future, timeout_seconds)
-        except TimeoutError:
-            return None
+            yield Expected(future)
         finally:
-            self._waiters.pop(correlation_id, None)
+            if future is not None and self._waiters.get(correlation_id) is future:
+                del self._waiters[correlation_id]
 
     async def _listen(self) -> None:
         while True:
