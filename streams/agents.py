@@ -131,7 +131,12 @@ class Wiring:
         return take_batches(stream, size, wait if wait_seconds is None else wait_seconds)
 
     def owned(self) -> frozenset[tuple[str, int]]:
-        """The (topic, partition)s assigned to this worker now."""
+        """The (topic, partition)s assigned to this worker, whose tables are ready here; none
+        from the start of a rebalance until Faust has recovered every table partition it
+        brought (the consumer's assignment changes within that time, before the recovery), so
+        that a stage then writes no table but its own partition's, as it would alone."""
+        if getattr(self.app, "rebalancing", False) or getattr(self.app, "in_recovery", False):
+            return frozenset()
         return frozenset((tp.topic, tp.partition) for tp in self.app.consumer.assignment())
 
     def decisions(self, cases: list[RiskCase]) -> list[Outgoing]:
