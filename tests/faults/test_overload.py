@@ -81,10 +81,12 @@ MAX_ESCALATIONS = 3
 """An overload phase whose every request was answered 201 within the target was no overload
 (the shared machine had more room than during the calibration): it counts as sustained and the
 rate doubles again, at most this many times."""
-SHEDDING_SHARE = 0.9
+SHEDDING_SHARE = 0.85
 """The API's shedding target as a share of the test's p99 target. The API finds how long a mean
 wait its answers allow by cutting it on answers past its target, so its p99 settles about at
-that target (0.93 s of 1.0 s in one run with the whole target): a tenth under it is the margin."""
+that target (0.93 s of 1.0 s in one run with the whole target). With 0.9, after the stream
+worker began deciding in two Kafka hops instead of five (the API then admits more per round
+trip), two runs on 26 Nov 2026 ended at p99 0.78 and 0.99 of the target: 0.85 leaves a margin."""
 MIN_IN_FLIGHT = 2
 """The shedding bound's floor in this stack. The default (16) keeps small bursts from ever being
 refused; at the few payments a second this machine sustains when others' tests load it, 16
