@@ -32,7 +32,7 @@ PRODUCER_BATCH_BYTES = 512 * 1024
 """Per partition. aiokafka keeps one batch per partition and one request in flight per broker:
 a ``send`` that finds its partition's batch full waits until that batch leaves. With the
 default 16 KiB a stage's flush (hundreds of changelog records, bundles of up to 200 KB) waited
-for one broker round trip per 16 KiB, and each stage spent most of its time in ``send_all``.
+for one broker round trip per 16 KiB, and each stage spent most of its time sending.
 Under Kafka's default 1 MiB ``max.message.bytes``."""
 GC_THRESHOLDS = (50_000, 20, 100)
 """Python's defaults are (700, 10, 10). Each case allocates hundreds of short-lived lists that

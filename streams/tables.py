@@ -6,7 +6,7 @@ topics are in the catalog (``ingest.topics.RISK_TABLE_CHANGELOGS``), created wit
 partitions match the stage topic each table is updated from.
 
 The stages read and write a table's local RocksDB databases directly, by partition
-(``PartitionStore``), and send its changelog messages themselves (``streams.agents.send_all``);
+(``PartitionStore``), and send its changelog messages themselves (``streams.agents.append``);
 Faust still owns the changelog topics, recovery from them, and partition assignment.
 """
 
