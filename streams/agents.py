@@ -126,16 +126,23 @@ class Wiring:
         return self.app.topic(topic.name_for(self.settings.topic_prefix), key_type=bytes,
                               value_type=bytes, key_serializer="raw", value_serializer="raw")
 
-    def batches(self, stream: Any, wait_seconds: float | None = None) -> Any:
+    def batches(self, stream: Any) -> Any:
         size, wait = self.settings.stream_batch_size, self.settings.stream_batch_wait_seconds
-        return take_batches(stream, size, wait if wait_seconds is None else wait_seconds)
+        return take_batches(stream, size, wait)
+
+    def rebalancing(self) -> bool:
+        return bool(getattr(self.app, "rebalancing", False))
+
+    def recovering(self) -> bool:
+        """Faust is restoring table partitions from their changelogs."""
+        return bool(getattr(self.app, "in_recovery", False))
 
     def owned(self) -> frozenset[tuple[str, int]]:
         """The (topic, partition)s assigned to this worker, whose tables are ready here; none
         from the start of a rebalance until Faust has recovered every table partition it
         brought (the consumer's assignment changes within that time, before the recovery), so
         that a stage then writes no table but its own partition's, as it would alone."""
-        if getattr(self.app, "rebalancing", False) or getattr(self.app, "in_recovery", False):
+        if self.rebalancing() or self.recovering():
             return frozenset()
         return frozenset((tp.topic, tp.partition) for tp in self.app.consumer.assignment())
 
@@ -266,19 +273,13 @@ def liveness(w: Wiring) -> None:
         return [(tp.topic, tp.partition) for tp in w.app.consumer.assignment()
                 if tp.topic in sources]
 
-    def rebalancing() -> bool:
-        return bool(getattr(w.app, "rebalancing", False))
-
-    def recovering() -> bool:
-        return bool(getattr(w.app, "in_recovery", False))
-
     excuse = Excuse(w.settings.liveness_recovery_seconds)
 
     def busy_on_purpose() -> bool:  # agents stop while Faust rebalances or recovers tables
-        return excuse.excused(rebalancing() or recovering(), time.monotonic())
+        return excuse.excused(w.rebalancing() or w.recovering(), time.monotonic())
 
     def state() -> str:  # tells a hang from a rebalance or a table recovery that is slow
-        return f"Faust rebalancing: {rebalancing()}, recovering tables: {recovering()}"
+        return f"Faust rebalancing: {w.rebalancing()}, recovering tables: {w.recovering()}"
 
     w.watchdog.add("the stream worker's agents", w.app.conf.id, owned, busy_on_purpose,
                    detail=state)
