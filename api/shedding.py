@@ -12,10 +12,16 @@ the worker, the ledger). A fixed bound cannot fit both a quiet and a loaded mach
 waiting payments are several seconds of work where the pipeline decides 50 a second. The
 bound is what the pipeline answers in a share of the latency target, so the queue it admits is
 drained within the target however fast the machine is at the moment.
+
+A request's wait starts before this middleware sees it: on a saturated machine it waits for the
+process to be scheduled and for its event loop to read it. ``LoopLag`` measures that wait (how
+late a short timer fires), and a request counts as admitted that much earlier, so answers late
+because the API itself was starved cut the share as answers late in the pipeline do.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -75,13 +81,14 @@ class AdaptiveLimit:
 
     def answer_rate(self, now: float) -> float:
         """Answers a second over the last ``rate_window_seconds`` (over the time since the
-        first answer, while that is shorter)."""
+        first answer, while that is shorter, but at least the target or the window, whichever
+        is shorter: a handful of early answers are not a rate yet)."""
         while self.answers and self.answers[0] <= now - self.rate_window_seconds:
             self.answers.popleft()
         if self.first_answer is None:
             return 0.0
-        return len(self.answers) / max(min(self.rate_window_seconds, now - self.first_answer),
-                                       self.target_seconds)
+        return len(self.answers) / min(self.rate_window_seconds,
+                                       max(now - self.first_answer, self.target_seconds))
 
     def bound(self, now: float) -> int:
         """How many requests may be in flight at ``now``."""
@@ -115,12 +122,69 @@ class AdaptiveLimit:
 
 
 @dataclass
+class LagWindow:
+    """How late the event loop ran a timer lately: the largest of the samples of the last
+    ``window_seconds``. The largest, not a mean, because a request that arrived at the start of
+    a stall waited all of it. Pure: the caller passes the clock."""
+
+    window_seconds: float = 1.0
+    samples: deque[tuple[float, float]] = field(default_factory=deque)
+    """(when, lag) of the samples of the window, oldest first; lags decreasing (a sample hides
+    the earlier smaller ones: they can never be the largest again)."""
+
+    def record(self, now: float, lag: float) -> None:
+        while self.samples and self.samples[-1][1] <= lag:
+            self.samples.pop()
+        self.samples.append((now, lag))
+
+    def current(self, now: float) -> float:
+        while self.samples and self.samples[0][0] <= now - self.window_seconds:
+            self.samples.popleft()
+        return self.samples[0][1] if self.samples else 0.0
+
+
+class LoopLag:
+    """Samples the running event loop's lag every ``interval_seconds`` (a timer's delay past
+    its due time) into a ``LagWindow``. Costs one wake-up per interval."""
+
+    def __init__(self, interval_seconds: float = 0.02, window_seconds: float = 1.0) -> None:
+        self.interval_seconds = interval_seconds
+        self.window = LagWindow(window_seconds)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start sampling on the running loop (again if the loop it ran on ended)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._sample(),
+                                                                name="api-loop-lag")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def current(self, now: float) -> float:
+        return self.window.current(now)
+
+    async def _sample(self) -> None:
+        while True:
+            due = time.monotonic() + self.interval_seconds
+            await asyncio.sleep(self.interval_seconds)
+            now = time.monotonic()
+            self.window.record(now, max(0.0, now - due))
+
+
+@dataclass
 class SheddingStats:
     """Shared with ``/metrics``."""
 
     in_flight: int = 0
     shed: int = 0
     limit: float = 0.0
+    share: float = 0.0
+    """The adaptive bound's share of the latency target (0 without one)."""
+    loop_lag: float = 0.0
+    """The event loop's recent lag, seconds (what a request waited before it was seen)."""
 
 
 class LoadShedding:
@@ -135,6 +199,8 @@ class LoadShedding:
         self.stats = stats or SheddingStats()
         self.stats.limit = (max_in_flight if self.adaptive is None
                             else self.adaptive.bound(time.monotonic()))
+        self.stats.share = 0.0 if self.adaptive is None else self.adaptive.share
+        self.lag = LoopLag()
         self._admitted: dict[int, float] = {}
         """When each request in flight was admitted, oldest first (dicts keep insertion order)."""
         self._sequence = 0
@@ -151,7 +217,10 @@ class LoadShedding:
         if scope["type"] != "http" or scope["path"] in UNSHED_PATHS:
             await self.app(scope, receive, send)
             return
-        started = time.monotonic()
+        now = time.monotonic()
+        self.lag.start()
+        self.stats.loop_lag = self.lag.current(now)
+        started = now - self.stats.loop_lag
         if self.adaptive is not None and self._admitted:
             oldest = next(iter(self._admitted.values()))
             self.adaptive.waiting(oldest, started)
@@ -179,6 +248,7 @@ class LoadShedding:
             if self.adaptive is not None and answered is not None:
                 self.adaptive.record(started, answered)
                 self.stats.limit = self.adaptive.bound(answered)
+                self.stats.share = self.adaptive.share
             del self._admitted[sequence]
             self.stats.in_flight -= 1
 

@@ -76,5 +76,13 @@ async def metrics(request: Request, services: ServicesDep) -> str:
             "# HELP payflow_api_in_flight_limit The adaptive bound of in-flight requests.",
             "# TYPE payflow_api_in_flight_limit gauge",
             f"payflow_api_in_flight_limit {shedding.limit:.1f}",
+            "# HELP payflow_api_latency_share The share of the latency target the adaptive "
+            "bound lets the mean wait take.",
+            "# TYPE payflow_api_latency_share gauge",
+            f"payflow_api_latency_share {shedding.share:.3f}",
+            "# HELP payflow_api_event_loop_lag_seconds How late the API's event loop ran a timer "
+            "in the last second (what a request waits before it is seen).",
+            "# TYPE payflow_api_event_loop_lag_seconds gauge",
+            f"payflow_api_event_loop_lag_seconds {shedding.loop_lag:.4f}",
         ]
     return "\n".join(lines) + "\n"

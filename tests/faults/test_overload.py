@@ -24,9 +24,9 @@ so every criterion is relative to what is measured in the same run:
 
 Latency runs from each request's scheduled send (open loop) to its answer. The decision budget
 is 8 s, so a slow decision shows as latency rather than as a 202 at the budget.
-The figures (target, sustainable rate, offered, goodput, shed share, p50/p99, load average)
-are printed and written to ``<PAYFLOW_HOME>/reports/overload.json``. Marked slow: ``make
-test-slow``.
+The figures (target, sustainable rate, offered, goodput, shed share, p50/p99, load average,
+the API's shedding gauges) are printed and written to ``<PAYFLOW_HOME>/reports/overload.json``.
+Marked slow: ``make test-slow``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -81,12 +82,12 @@ MAX_ESCALATIONS = 3
 """An overload phase whose every request was answered 201 within the target was no overload
 (the shared machine had more room than during the calibration): it counts as sustained and the
 rate doubles again, at most this many times."""
-SHEDDING_SHARE = 0.85
-"""The API's shedding target as a share of the test's p99 target. The API finds how long a mean
-wait its answers allow by cutting it on answers past its target, so its p99 settles about at
-that target (0.93 s of 1.0 s in one run with the whole target). With 0.9, after the stream
-worker began deciding in two Kafka hops instead of five (the API then admits more per round
-trip), two runs on 26 Nov 2026 ended at p99 0.78 and 0.99 of the target: 0.85 leaves a margin."""
+SHEDDING_SHARE = 0.8
+"""The API's shedding target as a share of the test's p99 target. The API cuts how long a mean
+wait it allows on any answer past its target, so its answers settle about at that target, and
+overshoot it for a round trip whenever the pipeline slows (a queue admitted is not recalled).
+Runs on 26 Nov 2026: with 0.9, p99 0.78 and 0.99 of the test's target; with 0.85, 0.91 (5-second
+windows up to 1.13) and 1.16 on CI's fresh clone, where the machine itself saturated."""
 MIN_IN_FLIGHT = 2
 """The shedding bound's floor in this stack. The default (16) keeps small bursts from ever being
 refused; at the few payments a second this machine sustains when others' tests load it, 16
@@ -123,7 +124,7 @@ def _run(overload: IsolatedEnvironment, stack: RunningStack) -> None:
     def step(rate: float, seconds: float) -> list[Outcome]:
         outcomes = asyncio.run(offer(stack, key, bodies, rate, seconds, MAX_OUTSTANDING))
         accepted.extend(_drain(overload, outcomes))
-        steps.append(_figures(rate, seconds, outcomes))
+        steps.append({**_figures(rate, seconds, outcomes), "api": _api_gauges(stack)})
         print(f"{rate:g}/s: {steps[-1]} load average {os.getloadavg()}", flush=True)
         return outcomes
 
@@ -220,6 +221,15 @@ def _p99_per_window(outcomes: list[Outcome], seconds: float, window: float) -> l
         if o.status in ACCEPTED:
             windows[min(len(windows) - 1, int(o.scheduled // window))].append(o.latency)
     return [round(percentile(w, 0.99) * 1000) if w else None for w in windows]
+
+
+def _api_gauges(stack: RunningStack) -> dict[str, float]:
+    """The API's shedding gauges as its last request of the step left them (``/metrics``):
+    in-flight bound, share of the target, event-loop lag."""
+    text = httpx.get(f"{stack.base_url}/metrics", timeout=10).text
+    return {name.removeprefix("payflow_api_"): float(value)
+            for name, _, value in (line.partition(" ") for line in text.splitlines())
+            if name.startswith("payflow_api_")}
 
 
 def _payments_of_merchant(overload: IsolatedEnvironment) -> int:

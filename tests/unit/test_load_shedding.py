@@ -7,7 +7,7 @@ import math
 import time
 from typing import Any
 
-from api.shedding import AdaptiveLimit, LoadShedding
+from api.shedding import AdaptiveLimit, LagWindow, LoadShedding, LoopLag
 
 
 async def test_requests_past_the_bound_get_503_with_retry_after_and_health_checks_pass() -> None:
@@ -154,3 +154,62 @@ def test_a_request_waiting_past_the_target_cuts_the_share_before_any_slow_answer
     assert limit.share == 0.4
     limit.record(started=10.0, finished=11.0)  # the same request, answered
     assert limit.share == 0.4
+
+
+def test_the_lag_window_holds_the_largest_lag_of_its_last_second() -> None:
+    window = LagWindow(window_seconds=1.0)
+    assert window.current(0.0) == 0.0
+    window.record(0.0, 0.050)
+    window.record(0.2, 0.010)
+    window.record(0.4, 0.030)
+    assert window.current(0.5) == 0.050
+    assert window.current(1.1) == 0.030  # the 50 ms stall left the window; 30 ms is the largest
+    assert window.current(1.5) == 0.0
+    assert len(window.samples) == 0
+
+
+async def test_a_request_counts_as_admitted_when_the_starved_loop_would_have_seen_it() -> None:
+    """An answer that is within the target after the middleware saw the request, but past it
+    counting the loop's lag before, cuts the share as a slow answer from the pipeline does."""
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0.03)
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    shedding = LoadShedding(app, max_in_flight=64, min_in_flight=2, latency_target_seconds=0.1)
+    assert shedding.adaptive is not None
+    share = shedding.adaptive.share
+    await shedding({"type": "http", "path": "/v1/payments"}, receive, send)
+    assert shedding.adaptive.share > share  # 30 ms: within the target
+    share = shedding.adaptive.share
+    shedding.lag.window.record(time.monotonic(), 0.08)  # the loop ran 80 ms late just now
+    await shedding({"type": "http", "path": "/v1/payments"}, receive, send)
+    assert shedding.stats.loop_lag == 0.08
+    assert shedding.adaptive.share == share * shedding.adaptive.backoff  # 80 + 30 ms > 100 ms
+
+
+async def test_loop_lag_measures_how_late_a_blocked_loop_runs_its_timer() -> None:
+    lag = LoopLag(interval_seconds=0.01, window_seconds=5.0)
+    lag.start()
+    await asyncio.sleep(0.02)
+    time.sleep(0.1)  # noqa: ASYNC251 - blocks the loop on purpose: the timer fires ~90 ms late
+    await asyncio.sleep(0.03)
+    assert 0.07 < lag.current(time.monotonic()) < 1.0
+    lag.stop()
+
+
+def test_a_target_longer_than_the_rate_window_does_not_dilute_the_rate() -> None:
+    """The rate is over the window once answers have been coming for that long, whatever the
+    target (a 24 s target once divided the last 2 s of answers by 24 s: a twelfth of the rate)."""
+    limit = AdaptiveLimit(target_seconds=24.0, floor=2, ceiling=10_000)
+    now = answered(limit, rate=100.0, seconds=0.5, latency=0.2)
+    assert limit.answer_rate(now) == 50 / 2.0  # half a second of answers over the whole window
+    now = answered(limit, rate=100.0, seconds=30.0, latency=0.2, start=now)
+    assert limit.answer_rate(now) == 100.0
