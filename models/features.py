@@ -17,7 +17,9 @@ only the labels known by then: labels arrive late, and a feature must not see th
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 from models.facts import LabelFacts, PaymentFacts
@@ -121,13 +123,14 @@ def _merchant_step(record: Record | None, payment: PaymentFacts) -> tuple[Featur
     today = int(t // DAY)
     first, last = today - LABEL_DELAY_DAYS - FRAUD_WINDOW_DAYS, today - LABEL_DELAY_DAYS
     counted = float(sum(c for i, (c, _) in payments.counts.items() if first <= i < last))
-    frauds = float(sum(1 for day in labels.values() if first <= day < last))
+    frauds = float(bisect_left(labels, last, key=_label_day)
+                   - bisect_left(labels, first, key=_label_day))
     features = {
         "merchant_payments_28d": counted,
         "merchant_fraud_share_28d": frauds / counted if counted else 0.0,
     }
     newest = today if record is None else max(int(record[2]), today)
-    return features, [payments.to_list(), sorted(labels.items()), newest]
+    return features, [payments.to_list(), labels, newest, MERCHANT_RECORD_VERSION]
 
 
 def merchant_label(record: Record | None, label: LabelFacts) -> Record:
@@ -139,17 +142,35 @@ def merchant_label(record: Record | None, label: LabelFacts) -> Record:
 def _merchant_label(record: Record | None, label: LabelFacts) -> Record:
     payments, labels = _merchant_state(record)
     newest = max(int(label.time_seconds // DAY), int(record[2]) if record else 0)
-    labels[label.payment_id[-16:]] = int(label.payment_time_seconds // DAY)
+    suffix = label.payment_id[-16:]
     horizon = newest - LABEL_DELAY_DAYS - FRAUD_WINDOW_DAYS - 1
-    kept = sorted((k, d) for k, d in labels.items() if d >= horizon)[-5000:]
-    return [payments.to_list(), kept, newest]
+    kept = [entry for entry in labels if entry[1] >= horizon and entry[0] != suffix]
+    insort(kept, [suffix, int(label.payment_time_seconds // DAY)], key=_label_order)
+    return [payments.to_list(), kept[-MAX_MERCHANT_LABELS:], newest, MERCHANT_RECORD_VERSION]
 
 
-def _merchant_state(record: Record | None) -> tuple[BucketedCounter, dict[str, int]]:
+MAX_MERCHANT_LABELS = 5000
+"""Labels a merchant's record keeps (the newest by day): a bound on its size under an attack."""
+MERCHANT_RECORD_VERSION = 2
+"""Merchant records of version 2 keep their labels ordered by (day, payment): a payment's fraud
+count is two binary searches, not a pass over every label (which cost about 0.9 ms a payment at a
+merchant with 2,700 labels). Records without a version (ordered by payment) are sorted on load."""
+_label_day = itemgetter(1)
+
+
+def _label_order(entry: list[Any]) -> tuple[int, str]:
+    return entry[1], entry[0]
+
+
+def _merchant_state(record: Record | None) -> tuple[BucketedCounter, list[list[Any]]]:
+    """The payments counter and the labels, [payment id suffix, day] ordered by (day, id)."""
     payments = BucketedCounter(DAY, LABEL_DELAY_DAYS + FRAUD_WINDOW_DAYS + 1)
     if record is None:
-        return payments, {}
-    return payments.load(record[0]), {str(k): int(d) for k, d in record[1]}
+        return payments, []
+    payments.load(record[0])
+    if len(record) > 3 and record[3] == MERCHANT_RECORD_VERSION:
+        return payments, record[1]
+    return payments, sorted(([str(k), int(d)] for k, d in record[1]), key=_label_order)
 
 
 Step = Callable[[Record | None, PaymentFacts], tuple[Features, Record]]

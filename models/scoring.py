@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -129,8 +130,9 @@ class FraudModel:
 
     def matrix(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
         """The rows as a float matrix in the model's feature order (KeyError if one is missing)."""
-        names = self.feature_names
-        return np.array([[row[name] for name in names] for row in rows], dtype=np.float64)
+        values = itemgetter(*self.feature_names)
+        return np.array([values(row) for row in rows], dtype=np.float64).reshape(
+            len(rows), len(self.feature_names))
 
     def opinions(self, rows: Sequence[Mapping[str, float]]) -> list[ModelOpinion]:
         """One opinion per row, from one vectorized prediction."""

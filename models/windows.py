@@ -29,9 +29,13 @@ class BucketedCounter:
 
     def add(self, time_seconds: float, value: float) -> None:
         index = int(time_seconds // self.width_seconds)
-        entry = self.counts.setdefault(index, [0.0, 0.0])
-        entry[0] += 1.0
-        entry[1] += value
+        entry = self.counts.get(index)
+        if entry is not None:
+            entry[0] += 1.0
+            entry[1] += value
+            return
+        self.counts[index] = [1.0, 0.0 + value]
+        # Only a new bucket can make others stale: the newest index moves only then.
         newest = max(self.counts)
         for stale in [i for i in self.counts if i <= newest - self.buckets]:
             del self.counts[stale]
@@ -69,8 +73,10 @@ class RecencySet:
     def add(self, value: str, time_seconds: float) -> None:
         self.last_seen[value] = max(time_seconds, self.last_seen.get(value, time_seconds))
         newest = max(self.last_seen.values())
-        for stale in [v for v, t in self.last_seen.items() if t <= newest - self.window_seconds]:
-            del self.last_seen[stale]
+        if newest == time_seconds:  # only a new newest time can make others stale
+            horizon = newest - self.window_seconds
+            for stale in [v for v, t in self.last_seen.items() if t <= horizon]:
+                del self.last_seen[stale]
         if len(self.last_seen) > self.capacity:
             ordered = sorted(self.last_seen.items(), key=lambda item: (item[1], item[0]))
             self.last_seen = dict(ordered[-self.capacity :])

@@ -157,3 +157,34 @@ def test_two_merchants_customers_with_the_same_id_are_counted_apart() -> None:
                payment(2, T0 + 120, card="card_c", merchant="m_2")]
     counts = [features["customer_count_1d"] for _, features in replay(history)]
     assert counts == [1.0, 2.0, 1.0]
+
+
+def test_a_merchant_counts_each_labelled_payment_once_among_thousands_of_labels() -> None:
+    """The labels are kept in day order and counted by binary search: the count over the 28-day
+    window equals a plain count, a payment labelled twice counts once, and a record of the
+    previous format (labels ordered by payment, no version) reads the same."""
+    day = 86_400.0
+    record: Record | None = None
+    labelled_days: dict[str, int] = {}
+    for i in range(3_000):  # a label every 20 minutes, each for a payment 3 to 12 days older
+        paid = T0 + i * 1200 - (3 + i % 10) * day
+        label = LabelFacts(f"pay_{i % 2_900}", T0 + i * 1200, "m_1", paid)
+        record = merchant_label(record, label)
+        labelled_days[label.payment_id[-16:]] = int(paid // day)  # the later label wins
+    assert record is not None
+    now = T0 + 3_000 * 1200 + 9 * day
+    today = int(now // day)
+    expected = sum(1 for d in labelled_days.values() if today - 35 <= d < today - 7)
+    features, _ = merchant_features(record, payment(9_999, now))
+    counted = features["merchant_payments_28d"]
+    assert counted == 0  # no payment of this merchant yet: the share is 0 whatever the labels
+    inner, names, recent = record
+    previous_format = [[inner[0], sorted(inner[1]), inner[2]], names, recent]
+    for labels in (record, previous_format):
+        # the payments counter filled as if 100 payments had been seen 10 days before `now`
+        filled = orjson.loads(orjson.dumps(labels))
+        filled[0][0] = [[float(today - 10), 100.0, 100.0]]
+        features, after = merchant_features(filled, payment(9_999, now))
+        assert features["merchant_fraud_share_28d"] == expected / 100, (expected, features)
+        assert after[0][1] == sorted(inner[1], key=lambda e: (e[1], e[0]))
+    assert 0 < expected < 2_900
