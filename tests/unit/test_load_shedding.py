@@ -116,20 +116,27 @@ def test_the_bound_never_passes_the_ceiling() -> None:
     assert limit.bound(now) == 32
 
 
-async def test_the_middleware_admits_what_it_has_been_answering_and_sheds_the_rest() -> None:
-    sent: list[dict[str, Any]] = []
+def answering_after(seconds: float) -> Any:
+    """An ASGI app that answers 201 after ``seconds``."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(seconds)
         await send({"type": "http.response.start", "status": 201, "headers": []})
+
+    return app
+
+
+async def receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b""}
+
+
+async def test_the_middleware_admits_what_it_has_been_answering_and_sheds_the_rest() -> None:
+    sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b""}
-
-    shedding = LoadShedding(app, max_in_flight=100, min_in_flight=2,
+    shedding = LoadShedding(answering_after(0.01), max_in_flight=100, min_in_flight=2,
                             latency_target_seconds=0.2)
     http = {"type": "http", "path": "/v1/payments"}
     assert shedding.stats.limit == 2  # nothing answered yet: the floor
@@ -173,17 +180,11 @@ async def test_a_request_counts_as_admitted_when_the_starved_loop_would_have_see
     counting the loop's lag before, cuts the share as a slow answer from the pipeline does."""
     sent: list[dict[str, Any]] = []
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await asyncio.sleep(0.03)
-        await send({"type": "http.response.start", "status": 201, "headers": []})
-
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b""}
-
-    shedding = LoadShedding(app, max_in_flight=64, min_in_flight=2, latency_target_seconds=0.1)
+    shedding = LoadShedding(answering_after(0.03), max_in_flight=64, min_in_flight=2,
+                            latency_target_seconds=0.1)
     assert shedding.adaptive is not None
     share = shedding.adaptive.share
     await shedding({"type": "http", "path": "/v1/payments"}, receive, send)
