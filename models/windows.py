@@ -73,8 +73,9 @@ class RecencySet:
     def add(self, value: str, time_seconds: float) -> None:
         self.last_seen[value] = max(time_seconds, self.last_seen.get(value, time_seconds))
         newest = max(self.last_seen.values())
-        if newest == time_seconds:  # only a new newest time can make others stale
-            horizon = newest - self.window_seconds
+        horizon = newest - self.window_seconds
+        # Only a new newest time can make others stale, or a value added already stale.
+        if newest == time_seconds or self.last_seen[value] <= horizon:
             for stale in [v for v, t in self.last_seen.items() if t <= horizon]:
                 del self.last_seen[stale]
         if len(self.last_seen) > self.capacity:
