@@ -51,8 +51,7 @@ async def run_command(
             services.kafka_breaker.failed(time.monotonic())
             log.warning("command %s not sent: %r", command.id, error)
             raise _unavailable() from error
-        remaining = budget - (time.monotonic() - started)
-        outcome = await reply.wait(max(remaining, 0.0))
+        outcome = await reply.wait_until(started + budget)
     if outcome is None:
         async with services.autocommit() as conn:
             latest = await repository.get_transaction(conn, merchant_id, payment_id)

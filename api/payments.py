@@ -52,8 +52,7 @@ async def create_payment(
     with services.replies.expecting(payment_id) as reply:
         if await _send_request(services, merchant_id, request,
                                max(budget - (time.monotonic() - started), MIN_SEND_SECONDS)):
-            remaining = budget - (time.monotonic() - started)
-            outcome = await reply.wait(max(remaining, 0.0))
+            outcome = await reply.wait_until(started + budget)
             transaction = outcome.transaction if outcome else None
     if transaction is None:
         async with services.autocommit() as conn:

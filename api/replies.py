@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,12 +33,13 @@ class Expected:
     future: asyncio.Future[CommandOutcome] | None
     """None when too many are waiting already: the caller reads the database instead."""
 
-    async def wait(self, timeout_seconds: float) -> CommandOutcome | None:
-        """The outcome if it has come or comes in time, else None."""
+    async def wait_until(self, deadline: float) -> CommandOutcome | None:
+        """The outcome if it has come or comes before ``deadline`` (``time.monotonic()``),
+        else None."""
         if self.future is None:
             return None
         try:
-            return await asyncio.wait_for(self.future, timeout_seconds)
+            return await asyncio.wait_for(self.future, max(deadline - time.monotonic(), 0.0))
         except TimeoutError:
             return None
 
