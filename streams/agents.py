@@ -7,15 +7,17 @@
 
 A case takes the topic to the next stage only when another worker owns that stage's partition
 of its key; otherwise the stage that has it runs the next one too (``streams.stages``), and
-whichever stage completes it decides it. One worker alone decides every payment in its card
-stage. ``route``, ``labels`` and ``feature-log`` keep no table: they are plain aiokafka tasks of
-the worker (``streams.side_consumers``), cheaper than Faust agents. Every agent reads
-micro-batches (``streams.batching``, bounded size and wait) and does one batch's work in
-``streams.stages``; between stages, cases travel in bundles (``streams.cases``). At-least-once:
-a batch's messages are acknowledged by Kafka before the agent asks for the next batch (when
-Faust may commit its offsets). A redelivered request yields a second decision for the same
-payment; the ledger applies the first, the feature log keeps one row, and the feature steps
-count it once.
+whichever stage completes it decides it. One worker alone decides every payment in the route
+batch that read its request: one Kafka hop from request to decision. ``route``, ``labels`` and
+``feature-log`` are plain aiokafka consumers run as tasks of the worker
+(``streams.side_consumers``), cheaper than Faust agents; ``route`` reads and writes the tables
+of the stage partitions Faust's group gave this worker, under the same lock as the agents.
+Every agent reads micro-batches (``streams.batching``, bounded size and wait) and does one
+batch's work in ``streams.stages``; between stages, cases travel in bundles
+(``streams.cases``). At-least-once: a batch's messages are acknowledged by Kafka before its
+offsets may be committed. A redelivered request yields a second decision for the same payment;
+the ledger applies the first, the feature log keeps one row, and the feature steps count it
+once.
 """
 
 from __future__ import annotations
@@ -194,12 +196,30 @@ def register_agents(app: faust.App, settings: Settings) -> None:
 
 
 def route(w: Wiring) -> None:
-    """Stateless, so a plain aiokafka consumer (``streams.side_consumers.consume``): Faust's
-    per-message machinery would cost more than the routing itself."""
+    """Requests, read by a plain aiokafka consumer (``streams.side_consumers.consume``: Faust's
+    per-message machinery costs more than aiokafka's), go through every stage this worker
+    owns in the same batch, as a stage's cases do (``Wiring.run_stage``): with one worker, a
+    request is decided without a trip through Kafka. Its own consumer group assigns the
+    requests' partitions; which stage partitions this worker owns is Faust's group's say.
+    A batch whose work raises is run again one request at a time and the request that raises
+    alone goes to the dead letters (``payflow.failures.apply_or_dead_letter``)."""
     requests = PAYMENT_REQUESTS.name_for(w.settings.topic_prefix)
+    state = BatchState(w.tables)
+
+    def run_batch(records: list[ConsumerRecord[bytes, bytes]]) -> tuple[list[Outgoing], Flushed]:
+        try:
+            out, complete = route_batch(records, state, w.topics)
+            return out + w.decisions(complete), state.flush()
+        except Exception:
+            state.clear()
+            raise
 
     async def handle(records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        await send_all(w.app, route_batch(records, w.topics))
+        async with w.tables_lock:
+            state.owned = w.owned()
+            out, flushed = run_batch(records)
+            sending = await append(w.app, out, flushed)
+        await confirm(sending)
 
     async def dead_letter(record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         await send_all(w.app, [w.topics.dead_letter_record(record, reason)])

@@ -1,16 +1,17 @@
 """The work of each risk-engine stage on one micro-batch, apart from Kafka I/O.
 
 A payment's features come from four entities, each keyed differently, so the engine is a chain
-of repartitions: ``route`` re-keys requests by card; the card, origin and customer stages each
-read and update their entity's record and forward the case keyed by the next entity (skipping
-an origin or customer the payment does not have); the merchant stage adds the merchant's
-features, applies fraud labels, and the complete cases go to the decision engine.
+of repartitions: ``route`` decodes requests and keys them by card; the card, origin and
+customer stages each read and update their entity's record and forward the case keyed by the
+next entity (skipping an origin or customer the payment does not have); the merchant stage adds
+the merchant's features, applies fraud labels, and the complete cases go to the decision
+engine.
 
 A case goes through Kafka only to a stage partition that another worker owns: a stage runs the
 following stages itself for every case whose next partition is assigned to this worker
-(``BatchState.advance``). One worker alone therefore decides each payment in the batch of the
-card stage that read it (two Kafka hops from request to decision, not five); with several
-workers, a case hops only where it must.
+(``BatchState.advance``), ``route`` included. One worker alone therefore decides each payment
+in the route batch that read its request (one Kafka hop from request to decision, not five);
+with several workers, a case hops only where it must.
 
 Between stages, a batch's cases travel in bundles, one message per partition of the next stage
 (``streams.cases``; ``Bundles`` here). A bundle read by a stage holds only keys of its own
@@ -294,10 +295,13 @@ def isolating(events: Sequence[Any], run: StageRun, state: BatchState,
     return out, flushed
 
 
-def route_batch(records: Sequence[ConsumerRecord[bytes, bytes]],
-                topics: StageTopics) -> list[Outgoing]:
-    """Decode requests (poison to the dead letters) and bundle them by card."""
+def route_batch(records: Sequence[ConsumerRecord[bytes, bytes]], state: BatchState,
+                topics: StageTopics) -> tuple[list[Outgoing], list[RiskCase]]:
+    """Decode requests (poison to the dead letters) and run the stages this worker owns
+    (``BatchState.advance``: with one worker, all of them); the bundles for stages owned
+    elsewhere (and dead letters), and the cases complete for a decision, in order."""
     out: list[Outgoing] = []
+    complete: list[RiskCase] = []
     bundles = Bundles()
     for record in records:
         try:
@@ -307,9 +311,10 @@ def route_batch(records: Sequence[ConsumerRecord[bytes, bytes]],
             continue
         facts = payment_facts(message)
         case = RiskCase(facts, message.data.reply_to, payment_features(facts))
-        _, topic, key = forward(case, "route", topics)
-        bundles.add(topic, key, case.to_list())
-    return out + bundles.messages()
+        done = state.advance(case, "route", topics, bundles)
+        if done is not None:
+            complete.append(done)
+    return out + bundles.messages(), complete
 
 
 def entity_batch(events: Sequence[Any], stage: str, state: BatchState, topics: StageTopics,
