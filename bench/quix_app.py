@@ -46,7 +46,7 @@ from models.features import (
 from models.scoring import FraudModel, load_estimator
 from streams.cases import RiskCase
 from streams.cases import _item as case_item  # the worker's parser of one stage item
-from streams.engine import DecisionEngine, feature_log_entry
+from streams.engine import DecisionEngine
 
 RECORD = "record"
 
@@ -132,10 +132,9 @@ class DecisionSink(BaseSink):
 
     def _decide(self) -> None:
         cases, self.pending = self.pending, []
-        for case, decided in zip(cases, self.engine.decide(cases), strict=True):
+        for decided in self.engine.decide(cases):
             self.producer.produce(self.args.decisions, decided.encode(), decided.key())
-            self.producer.produce(self.args.feature_log, feature_log_entry(case, decided),
-                                  decided.key())
+            self.producer.produce(self.args.feature_log, decided.log_entry(), decided.key())
         self.producer.poll(0)
         self.decided += len(cases)
 

@@ -48,7 +48,7 @@ from payflow.settings import Settings
 from payflow.watchdog import Watchdog
 from streams.batching import take_batches
 from streams.cases import RiskCase
-from streams.engine import DecisionEngine, feature_log_entry
+from streams.engine import DecisionEngine
 from streams.registry_watch import RegistryWatch
 from streams.side_consumers import consume, forward_labels, materialize_feature_log
 from streams.stages import (
@@ -153,9 +153,10 @@ class Wiring:
         prefix = self.settings.topic_prefix
         decisions, logged = PAYMENT_DECISIONS.name_for(prefix), FEATURE_LOG.name_for(prefix)
         out: list[Outgoing] = []
-        for case, decided in zip(cases, self.engine.decide(cases), strict=True):
-            out.append((decisions, None, decided.key(), decided.encode(), None))
-            out.append((logged, None, decided.key(), feature_log_entry(case, decided), None))
+        for decided in self.engine.decide(cases):
+            key = decided.key()
+            out.append((decisions, None, key, decided.encode(), None))
+            out.append((logged, None, key, decided.log_entry(), None))
         return out
 
     def run_stage(self, name: str, work: Callable[[Sequence[Any], BatchState],

@@ -11,18 +11,54 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 
-from ingest.contracts import Decision, PaymentDecided
+from ingest.contracts import encode_decided, new_message_id, utc_now
 from ingest.sandbox import SandboxCard, sandbox_card_for
-from models.decision import ModelOpinion, RiskPolicy, decide
+from models.decision import ModelOpinion, RiskPolicy, Verdict, decide
 from models.scoring import FraudModel
 from streams.cases import RiskCase
 
 log = logging.getLogger(__name__)
 SOURCE = "payflow/streams"
 RULES_ONLY = "rules-only"
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """One decision of the engine: a ``payment.decided.v1`` message (``encode``) and its
+    feature-log entry (``log_entry``), written without building the pydantic models
+    (``ingest.contracts.encode_decided``)."""
+
+    case: RiskCase
+    verdict: Verdict
+    model_version: str
+    message_id: str = field(default_factory=new_message_id)
+    time: datetime = field(default_factory=utc_now)
+
+    @property
+    def payment_id(self) -> str:
+        return self.case.facts.payment_id
+
+    def key(self) -> bytes:
+        return self.payment_id.encode()
+
+    def encode(self) -> bytes:
+        v, case = self.verdict, self.case
+        return encode_decided(
+            message_id=self.message_id, time=self.time, source=SOURCE,
+            merchant_id=case.facts.merchant_id, payment_id=case.facts.payment_id,
+            outcome=v.outcome, fraud_score=v.fraud_score, risk_level=v.risk_level,
+            fraud_flags=v.fraud_flags, decline_code=v.decline_code,
+            model_version=self.model_version, features=case.features, degraded=v.degraded,
+            reply_to=case.reply_to)
+
+    def log_entry(self) -> bytes:
+        """The feature-log message of this decision (risk.feature-log, keyed by payment id)."""
+        return feature_log_entry(self.case, self.payment_id, self.message_id,
+                                 self.model_version, self.verdict)
 
 
 @dataclass
@@ -32,8 +68,8 @@ class DecisionEngine:
     policies: dict[str, RiskPolicy] = field(default_factory=dict)
     default_policy: RiskPolicy = field(default_factory=RiskPolicy)
 
-    def decide(self, cases: list[RiskCase]) -> list[PaymentDecided]:
-        """One decision message per case, in order; the model scores the batch at once."""
+    def decide(self, cases: list[RiskCase]) -> list[Decided]:
+        """One decision per case, in order; the model scores the batch at once."""
         model = self.model
         opinions = self._opinions(model, cases)
         version = model.version if model is not None and opinions is not None else RULES_ONLY
@@ -46,20 +82,7 @@ class DecisionEngine:
             policy = self.policies.get(facts.merchant_id, self.default_policy)
             verdict = decide(case.features, opinion, policy, blocked_card=blocked,
                              approved_card=sandbox is not None and not blocked)
-            decision = Decision(
-                payment_id=facts.payment_id,
-                outcome=verdict.outcome,
-                fraud_score=verdict.fraud_score,
-                risk_level=verdict.risk_level,
-                fraud_flags=verdict.fraud_flags,
-                decline_code=verdict.decline_code,
-                model_version=version,
-                features=case.features,
-                degraded=verdict.degraded,
-                reply_to=case.reply_to,
-            )
-            decided.append(PaymentDecided(source=SOURCE, merchant_id=facts.merchant_id,
-                                          subject=facts.payment_id, data=decision))
+            decided.append(Decided(case, verdict, version))
         return decided
 
     @staticmethod
@@ -74,17 +97,17 @@ class DecisionEngine:
             return None
 
 
-def feature_log_entry(case: RiskCase, decided: PaymentDecided) -> bytes:
+def feature_log_entry(case: RiskCase, payment_id: str, message_id: str, model_version: str,
+                      verdict: Verdict) -> bytes:
     """The feature-log message of one decision (risk.feature-log, keyed by payment id)."""
-    decision = decided.data
     return orjson.dumps({
-        "payment_id": decision.payment_id,
-        "merchant_id": decided.merchant_id,
-        "message_id": decided.id,
-        "requested_at": case.requested_at.isoformat(),
-        "model_version": decision.model_version,
-        "features": decision.features,
-        "fraud_score": decision.fraud_score,
-        "outcome": decision.outcome,
-        "degraded": decision.degraded,
+        "payment_id": payment_id,
+        "merchant_id": case.facts.merchant_id,
+        "message_id": message_id,
+        "requested_at": case.requested_at,
+        "model_version": model_version,
+        "features": case.features,
+        "fraud_score": verdict.fraud_score,
+        "outcome": verdict.outcome,
+        "degraded": verdict.degraded,
     })

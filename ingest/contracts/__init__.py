@@ -47,6 +47,7 @@ from ingest.contracts.messages import (
     PaymentRequested,
     decode_decision,
     decode_request,
+    encode_decided,
 )
 from ingest.contracts.payments import (
     BankAccountSummary,
@@ -111,6 +112,7 @@ __all__ = [
     "decode_decision",
     "decode_event",
     "decode_request",
+    "encode_decided",
     "new_message_id",
     "utc_now",
 ]

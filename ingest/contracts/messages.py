@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Literal
 
+import orjson
 from pydantic import TypeAdapter
 
 from ingest.contracts.base import Message, decode_with
-from ingest.contracts.payments import Decision, PaymentRequest
+from ingest.contracts.payments import Decision, Outcome, PaymentRequest, RiskLevel
 
 
 class PaymentRequested(Message):
@@ -24,6 +27,29 @@ class PaymentDecided(Message):
     data: Decision
 
 
+def encode_decided(*, message_id: str, time: datetime, source: str, merchant_id: str,
+                   payment_id: str, outcome: Outcome, fraud_score: int, risk_level: RiskLevel,
+                   fraud_flags: Sequence[str], decline_code: str | None, model_version: str,
+                   features: Mapping[str, float], degraded: bool, reply_to: str | None) -> bytes:
+    """The bytes ``PaymentDecided(id=message_id, ..., subject=payment_id, data=Decision(...))
+    .encode()`` gives, byte for byte (tested), for a UTC ``time`` and a score within 0-100,
+    without building and validating the two models: the stream worker encodes one per payment,
+    and building and encoding the models took 18 us where this takes 5. The key order is the
+    models' field order; ``features`` are written as floats, as the model coerces them."""
+    return orjson.dumps({
+        "id": message_id, "type": DECIDED_TYPE, "source": source, "time": time,
+        "merchant_id": merchant_id, "subject": payment_id,
+        "data": {
+            "payment_id": payment_id, "outcome": outcome, "fraud_score": fraud_score,
+            "risk_level": risk_level, "fraud_flags": list(fraud_flags),
+            "decline_code": decline_code, "model_version": model_version,
+            "features": {name: float(value) for name, value in features.items()},
+            "degraded": degraded, "reply_to": reply_to,
+        },
+    }, option=orjson.OPT_UTC_Z)
+
+
+DECIDED_TYPE = "payment.decided.v1"
 _request_adapter: TypeAdapter[PaymentRequested] = TypeAdapter(PaymentRequested)
 _decision_adapter: TypeAdapter[PaymentDecided] = TypeAdapter(PaymentDecided)
 

@@ -141,7 +141,7 @@ def test_two_workers_split_the_partitions_and_decide_as_one_would(
     expected = _single_engine(engine).decide(
         [RiskCase(payment_facts(m), None, f) for m, f in zip(history, offline, strict=True)])
     assert [(d.data.outcome, d.data.fraud_score, d.data.fraud_flags) for d in decided] == \
-           [(e.data.outcome, e.data.fraud_score, e.data.fraud_flags) for e in expected]
+           [(e.verdict.outcome, e.verdict.fraud_score, e.verdict.fraud_flags) for e in expected]
     engine.stop_worker("left")
     engine.stop_worker("right")
 
