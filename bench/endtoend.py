@@ -54,7 +54,7 @@ from payflow.services.base import port_open
 from payflow.settings import Settings
 from payflow.supervisor import free_port
 
-PROCESSES = ("api", "worker", "ledger", "webhooks")
+PROCESSES = ("api", "worker", "feature-log", "ledger", "webhooks")
 MAX_OUTSTANDING = 20_000
 MAX_CONNECTIONS = 512
 REQUEST_TIMEOUT_SECONDS = 10.0

@@ -288,7 +288,7 @@ def _lag(summary: dict[str, Any]) -> str:
 
 
 def _cpu_table(steps: list[dict[str, Any]]) -> Table:
-    names = ("api", "worker", "ledger", "webhooks")
+    names = ("api", "worker", "feature-log", "ledger", "webhooks")
     shared = ("kafka", "postgres", "redis", "machine")
     return Table("End-to-end: CPU ms per payment (schedule start to drain end) and peak RSS MB", (
         "rate/s", *names, "total", *shared, "generator", "cores busy",

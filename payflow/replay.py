@@ -7,10 +7,11 @@ replay runs in a deployment of its own — a fresh topic prefix (``<live prefix>
 worker(s) started on that prefix. Nothing else consumes those topics: the ledger, webhook
 sender and analytics read the live prefix only, so no posting, webhook or rollup can follow,
 and the worker's tables start empty, so features are computed from the history alone. The
-worker is the real one (``payflow worker``, the same code and settings as live); its feature-log
-consumer writes every decision's features into the ``feature_log`` table of the configured
-database, which is what training reads (``models.retraining.read_feature_log``). When the
-replay ends, the workers stop and the prefix's topics and local table state are deleted.
+worker is the real one (``payflow worker``, the same code and settings as live), and a
+feature-log writer of the deployment's own (``payflow feature-log``) writes every decision's
+features into the ``feature_log`` table of the configured database, which is what training
+reads (``models.retraining.read_feature_log``). When the replay ends, the processes stop and
+the prefix's topics and local table state are deleted.
 
 Labels travel as live ones do: each fraud label is a ``dispute.created`` event on the
 deployment's ``payments.events``, which the worker's label consumer forwards to the merchant
@@ -100,6 +101,7 @@ class ReplayDeployment:
                      "PAYFLOW_KAFKA_BOOTSTRAP": live.kafka_bootstrap,
                      "PAYFLOW_HOME": str(live.home)}
         deployment = cls(settings, Supervisor(live.home / "logs" / f"replay-{run}", env=child_env))
+        deployment.supervisor.start("feature-log", "feature-log")
         for index in range(1, workers + 1):
             name = f"replay-{index}"
             deployment.supervisor.start(name, "worker", extra_env={"PAYFLOW_WORKER_NAME": name})
@@ -107,14 +109,14 @@ class ReplayDeployment:
         return deployment
 
     def failure(self) -> str | None:
-        """Why a worker stopped (its log's tail), or None while all run."""
+        """Why a process stopped (its log's tail), or None while all run."""
         for child in self.supervisor.dead():
             log = child.log_path.read_text(errors="replace")[-2000:]
-            return f"worker {child.name} exited with {child.process.returncode}:\n{log}"
+            return f"{child.name} exited with {child.process.returncode}:\n{log}"
         return None
 
     def remove(self) -> None:
-        """Stop the workers; delete the prefix's topics, consumer groups and the workers' table
+        """Stop the processes; delete the prefix's topics, consumer groups and the workers' table
         state."""
         self.supervisor.stop_all()
         asyncio.run(delete_topics(self.settings))

@@ -3,14 +3,14 @@
     payments.requests ─route─▶ risk.cards ─cards─▶ risk.origins ─origins─▶ risk.customers
       ─customers─▶ risk.merchants ─decide─▶ payments.decisions + risk.feature-log
     payments.events (dispute.created) ─labels─▶ risk.merchants (fraud labels)
-    risk.feature-log ─feature-log─▶ PostgreSQL feature_log
+    risk.feature-log ─(payflow feature-log, a process of its own)─▶ PostgreSQL feature_log
 
 A case takes the topic to the next stage only when another worker owns that stage's partition
 of its key; otherwise the stage that has it runs the next one too (``streams.stages``), and
 whichever stage completes it decides it. One worker alone decides every payment in the route
-batch that read its request: one Kafka hop from request to decision. ``route``, ``labels`` and
-``feature-log`` are plain aiokafka consumers run as tasks of the worker
-(``streams.side_consumers``), cheaper than Faust agents; ``route`` reads and writes the tables
+batch that read its request: one Kafka hop from request to decision. ``route`` and ``labels``
+are plain aiokafka consumers run as tasks of the worker (``streams.side_consumers``), cheaper
+than Faust agents; ``route`` reads and writes the tables
 of the stage partitions Faust's group gave this worker, under the same lock as the agents.
 Every agent reads micro-batches (``streams.batching``, bounded size and wait) and does one
 batch's work in ``streams.stages``; between stages, cases travel in bundles
@@ -50,7 +50,7 @@ from streams.batching import take_batches
 from streams.cases import RiskCase
 from streams.engine import DecisionEngine
 from streams.registry_watch import RegistryWatch
-from streams.side_consumers import consume, forward_labels, materialize_feature_log
+from streams.side_consumers import consume, forward_labels
 from streams.stages import (
     BatchRecords,
     BatchState,
@@ -256,16 +256,13 @@ def decide(w: Wiring) -> None:
 
 
 def side_consumers(w: Wiring) -> None:
-    """Fraud labels and the feature log: plain aiokafka tasks (``streams.side_consumers``)."""
+    """Fraud labels: a plain aiokafka task (``streams.side_consumers``). The feature log is
+    written by a process of its own (``payflow feature-log``), not on this event loop."""
 
     async def labels() -> None:
         await forward_labels(w.settings, w.watchdog)
 
-    async def feature_log() -> None:
-        await materialize_feature_log(w.settings, w.watchdog)
-
     w.app.task(labels)
-    w.app.task(feature_log)
 
 
 def follow_registry(w: Wiring) -> None:

@@ -215,6 +215,7 @@ class RunningStack:
         log_dir = environment.settings.home / "logs" / run
         supervisor = Supervisor(log_dir, env=env, restart=restart)
         supervisor.start("worker", "worker")
+        supervisor.start("feature-log", "feature-log")
         supervisor.start("ledger", "ledger")
         supervisor.start("webhooks", "webhooks", extra_env=STACK_WEBHOOKS_ENV)
         supervisor.start("analytics", "analytics")

@@ -38,6 +38,7 @@ app.add_typer(contract_commands.app, name="contracts")
 for command in (processes.api, processes.worker, processes.ledger, processes.analytics,
                 processes.dashboard):
     app.command()(command)
+app.command("feature-log")(processes.feature_log)
 app.command()(processes.webhooks)
 app.command()(demo.demo)
 app.command()(ledger.settle)

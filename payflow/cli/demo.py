@@ -58,7 +58,7 @@ def demo(
     except KeyboardInterrupt:
         pass
     finally:
-        typer.echo("\ndemo: stopping the API, worker, ledger, analytics and dashboard ...")
+        typer.echo("\ndemo: stopping the API, worker, feature-log writer, ledger, analytics and dashboard ...")
         supervisor.stop_all()
         typer.echo("demo: stopped. Services keep running; `payflow services down` stops them.")
 
@@ -104,8 +104,10 @@ def _start_children(settings: Settings, supervisor: Supervisor, key: str, dashbo
             typer.secho(f"demo: port {port} for the {what} is taken (another demo running?)",
                         fg=typer.colors.RED, err=True)
             raise typer.Exit(2)
-    _step("starting the stream worker, ledger consumer, analytics consumer and API")
+    _step("starting the stream worker, feature-log writer, ledger consumer, analytics consumer "
+          "and API")
     supervisor.start("worker", "worker")
+    supervisor.start("feature-log", "feature-log")
     supervisor.start("ledger", "ledger")
     supervisor.start("webhooks", "webhooks")
     supervisor.start("analytics", "analytics")

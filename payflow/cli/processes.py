@@ -1,4 +1,5 @@
-"""The deployables, one command each: ``payflow api | worker | ledger | analytics | dashboard``.
+"""The deployables, one command each: ``payflow api | worker | feature-log | ledger | analytics |
+webhooks | dashboard``.
 
 Each is a composition root: it reads the settings once and builds its adapters; SIGTERM and
 Ctrl-C stop it cleanly.
@@ -69,6 +70,31 @@ def ledger() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, consumer.stop)
         await consumer.run()
+
+    asyncio.run(main())
+
+
+def feature_log() -> None:
+    """Run the feature-log writer: every decision's features into PostgreSQL, for training."""
+    from payflow.watchdog import Watchdog
+    from streams.side_consumers import materialize_feature_log
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+
+    async def main() -> None:
+        watchdog = Watchdog(settings)
+        writing = asyncio.create_task(materialize_feature_log(settings, watchdog))
+        liveness = asyncio.create_task(watchdog.run(), name="liveness")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, writing.cancel)
+        try:
+            await writing
+        except asyncio.CancelledError:  # stopped: the consumer committed what it wrote
+            pass
+        finally:
+            liveness.cancel()
 
     asyncio.run(main())
 

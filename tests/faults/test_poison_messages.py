@@ -73,7 +73,7 @@ class Reader:
 
 WORKER = Reader("stream worker", "payflow-streams")
 LABELS = Reader("stream worker: labels", "payflow-risk-labels")
-FEATURE_LOG_WRITER = Reader("stream worker: feature log", "payflow-feature-log")
+FEATURE_LOG_WRITER = Reader("feature-log writer", "payflow-feature-log")
 REGISTRY_WATCH = Reader("stream worker: registry watch (any message means re-read the "
                         "registry in PostgreSQL; no consumer group)", None, decodes=False)
 LEDGER = Reader("ledger", "payflow-ledger")

@@ -37,6 +37,8 @@ from payflow.topics import create_topics, delete_topics
 from tests.harness import IsolatedEnvironment
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
+FEATURE_LOG_WRITER = "feature-log"
+"""The name of the environment's feature-log writer, started with it for every test module."""
 
 
 @dataclass
@@ -58,7 +60,14 @@ class RiskEnvironment:
         return child
 
     def stop_worker(self, name: str, hard: bool = False) -> None:
-        child = self.workers.pop(name)
+        self._stop(self.workers.pop(name), hard)
+
+    def stop_feature_log(self) -> None:
+        """Stop the environment's feature-log writer (started with it)."""
+        [writer] = [c for c in self.supervisor.children if c.name == FEATURE_LOG_WRITER]
+        self._stop(writer, hard=False)
+
+    def _stop(self, child: Child, hard: bool) -> None:
         child.process.send_signal(9 if hard else 15)
         child.process.wait(timeout=30)
         self.supervisor.children.remove(child)
@@ -85,6 +94,7 @@ def risk(environment: IsolatedEnvironment) -> Iterator[RiskEnvironment]:
     asyncio.run(create_topics(settings))
     supervisor = Supervisor(settings.home / "logs" / f"test-risk-{run}", env=env)
     try:
+        supervisor.start(FEATURE_LOG_WRITER, "feature-log")
         yield RiskEnvironment(settings, env, supervisor)
     finally:
         supervisor.stop_all()

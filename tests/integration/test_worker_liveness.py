@@ -1,9 +1,10 @@
-"""A supervised worker comes back: killed, it is restarted and decides the next payment; stuck
-on a consumer that no longer moves (its feature-log writes blocked behind a table lock while
-PostgreSQL answers), it says why and exits with status 75, is restarted, and catches up once
-the block is gone.
+"""Supervised risk processes come back: a killed worker is restarted and decides the next
+payment; a feature-log writer stuck on a consumer that no longer moves (its writes blocked
+behind a table lock while PostgreSQL answers) says why and exits with status 75, is restarted,
+and catches up once the block is gone. The stuck-consumer watchdog is the worker's too
+(``payflow.watchdog``).
 
-The worker runs alone on a topic prefix of its own (``tests.integration.streams_driver``),
+The processes run alone on a topic prefix of their own (``tests.integration.streams_driver``),
 under a ``Supervisor`` with a fast ``RestartPolicy``. Marked slow: ``make test-slow``.
 """
 
@@ -43,27 +44,29 @@ def supervisor(risk: RiskEnvironment) -> Iterator[Supervisor]:
         restarting.stop_all()
 
 
-def test_a_stuck_worker_exits_is_restarted_and_catches_up_once_unblocked(
+def test_a_stuck_feature_log_writer_exits_is_restarted_and_catches_up_once_unblocked(
     risk: RiskEnvironment, supervisor: Supervisor,
 ) -> None:
-    worker = _start_worker(risk, supervisor, "stuck", {
+    risk.stop_feature_log()  # the stuck writer below is then alone in its consumer group
+    _start_worker(risk, supervisor, "deciding", {})
+    writer = supervisor.start(f"feature-log-{uuid.uuid4().hex[:6]}", "feature-log", extra_env={
         "PAYFLOW_LIVENESS_STALL_SECONDS": str(STALL_SECONDS),
         "PAYFLOW_LIVENESS_CHECK_SECONDS": "1"})
-    first_pid = worker.process.pid
+    first_pid = writer.process.pid
     payment = _payment()
     with psycopg.connect(risk.settings.database_url) as blocker:
         blocker.execute("LOCK TABLE feature_log IN ACCESS EXCLUSIVE MODE")
         # Decisions flow; only the feature log's consumer waits, on the lock, with no error.
         asyncio.run(decide_in_order(risk.settings, [payment], timeout_seconds=60))
-        wait_for(lambda: worker.restarts >= 1, 60 + STALL_SECONDS, "a restart")
-        log = worker.log_path.read_text(errors="replace")
-        blocker.rollback()  # the lock goes; the restarted worker writes the log row
-    assert worker.process.pid != first_pid
+        wait_for(lambda: writer.restarts >= 1, 60 + STALL_SECONDS, "a restart")
+        log = writer.log_path.read_text(errors="replace")
+        blocker.rollback()  # the lock goes; the restarted writer writes the log row
+    assert writer.process.pid != first_pid
     assert f"exited with status {STUCK_EXIT_STATUS}" in log, log[-3000:]
     assert "liveness: the payflow-feature-log consumer is stuck (partition " in log, log[-3000:]
     assert f"no progress for {STALL_SECONDS}" in log, log[-3000:]
     wait_for(lambda: _logged(risk, payment.subject), 90, "the feature-log row")
-    assert worker.alive and not supervisor.dead()
+    assert writer.alive and not supervisor.dead()
 
 
 def test_a_killed_worker_is_restarted_and_decides_the_next_payment(

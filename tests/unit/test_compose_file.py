@@ -23,7 +23,7 @@ from jsonschema.validators import validator_for
 SCHEMA_PATH = "check_jsonschema/builtin_schemas/vendor/compose-spec.json"
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 INFRA = {"kafka", "postgres", "redis"}
-APPS = {"migrate", "api", "worker", "ledger", "dashboard"}
+APPS = {"migrate", "api", "worker", "feature-log", "ledger", "dashboard"}
 SHARED_ENV = {
     "PAYFLOW_KAFKA_BOOTSTRAP": "kafka:29092",
     "PAYFLOW_DATABASE_URL": "postgresql://payflow:payflow@postgres:5432/payflow",
