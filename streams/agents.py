@@ -50,7 +50,7 @@ from streams.batching import take_batches
 from streams.cases import RiskCase
 from streams.engine import DecisionEngine
 from streams.registry_watch import RegistryWatch
-from streams.side_consumers import consume, forward_labels
+from streams.side_consumers import ROUTE_GROUP, consume, forward_labels
 from streams.stages import (
     BatchRecords,
     BatchState,
@@ -226,7 +226,7 @@ def route(w: Wiring) -> None:
         await send_all(w.app, [w.topics.dead_letter_record(record, reason)])
 
     async def run() -> None:
-        await consume(w.settings, requests, "payflow-risk-route", handle, dead_letter,
+        await consume(w.settings, requests, ROUTE_GROUP, handle, dead_letter,
                       max_records=w.settings.stream_batch_size, watchdog=w.watchdog)
 
     w.app.task(run)

@@ -50,6 +50,9 @@ FEATURE_LOG_FETCH_MIN_BYTES = 128 * 1024
 """The feature-log consumer lets entries gather for up to ``BACKGROUND_FETCH_WAIT_MS`` (or this
 many bytes, a few hundred entries) before it writes them: each fetch was one PostgreSQL
 transaction, and at 100 payments/s a fetch held one or two entries."""
+ROUTE_GROUP = "payflow-risk-route"
+"""The worker's route stage, the consumer of ``payments.requests``: its lag is the requests
+waiting for a decision."""
 LABELS_GROUP = "payflow-risk-labels"
 FEATURE_LOG_GROUP = "payflow-feature-log"
 Record: TypeAlias = ConsumerRecord[bytes, bytes]

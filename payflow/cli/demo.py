@@ -32,6 +32,7 @@ from payflow.services.base import port_open
 from payflow.settings import Settings, get_settings
 from payflow.supervisor import RestartPolicy, Supervisor
 from payflow.topics import create_topics
+from streams.side_consumers import ROUTE_GROUP
 
 DEMO_EMAIL = "demo@payflow.test"
 DEMO_PASSWORD = "payflow-demo-password"  # DEV ONLY: the demo's dashboard login, printed on start
@@ -58,7 +59,8 @@ def demo(
     except KeyboardInterrupt:
         pass
     finally:
-        typer.echo("\ndemo: stopping the API, worker, feature-log writer, ledger, analytics and dashboard ...")
+        typer.echo("\ndemo: stopping the API, worker, feature-log writer, ledger, analytics and "
+                   "dashboard ...")
         supervisor.stop_all()
         typer.echo("demo: stopped. Services keep running; `payflow services down` stops them.")
 
@@ -247,8 +249,7 @@ class _LagProbe:
         prefix = self.settings.topic_prefix
         try:
             return {
-                "streams": await group_lag(self.admin, self.consumer,
-                                           f"{prefix}payflow-streams",
+                "streams": await group_lag(self.admin, self.consumer, f"{prefix}{ROUTE_GROUP}",
                                            PAYMENT_REQUESTS.name_for(prefix)),
                 "ledger": await group_lag(self.admin, self.consumer, f"{prefix}payflow-ledger",
                                           PAYMENT_DECISIONS.name_for(prefix)),
