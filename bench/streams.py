@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.streams [--payments 20000] [--rate 1000] [--seconds 20]
 
-1. Throughput: starts one worker, then fills ``payments.requests`` with ``--payments``
-   synthetic requests as fast as it can and measures decisions per second from the start of
-   the fill to the last decision, and the worker's CPU time per decision.
+1. Throughput: starts one worker (and the feature-log writer, a process of its own), then fills
+   ``payments.requests`` with ``--payments`` synthetic requests as fast as it can and measures
+   decisions per second from the start of the fill to the last decision, and the worker's CPU
+   time per decision (the writer's beside it).
 2. Latency: with the worker running, sends requests at ``--rate`` per second for ``--seconds``
    and reports the request-produced -> decision-produced latency (Kafka CreateTime of each)
    p50/p99/max.
@@ -143,25 +144,29 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def throughput(settings: Settings, supervisor: Supervisor, count: int) -> dict[str, Any]:
-    """Start the worker on an idle topic, then fill it: from the first request it reads to its
-    last decision is the time it took for ``count`` (its CPU time is read over the same span).
-    Prints the THROUGHPUT line and returns its figures."""
+    """Start the worker and its feature-log writer on an idle topic, then fill it: from the
+    first request it reads to its last decision is the time it took for ``count`` (the CPU
+    times are read over the same span). Prints the THROUGHPUT line and returns its figures."""
     worker = supervisor.start("worker", "worker", extra_env={"PAYFLOW_WORKER_NAME": "bench"})
+    writer = supervisor.start("feature-log", "feature-log")
     asyncio.run(fill(settings, 1, first_index=MAX_PAYMENTS))
     assert asyncio.run(read_decisions(settings, 1, 180)), "the worker decided nothing"
-    cpu_start = cpu_seconds(worker.process.pid)
+    cpu_start = cpu_seconds(worker.process.pid), cpu_seconds(writer.process.pid)
     print(f"worker ready; filling {count} requests ...", flush=True)
     filled_at = time.time()
     asyncio.run(fill(settings, count))
     found = asyncio.run(read_decisions(settings, count + 1, MAX_SECONDS))
-    cpu = cpu_seconds(worker.process.pid) - cpu_start
+    decided = max(len(found) - 1, 1)
+    cpu = cpu_seconds(worker.process.pid) - cpu_start[0]
+    writer_cpu = cpu_seconds(writer.process.pid) - cpu_start[1]
     span = found[-1][0] / 1000 - filled_at
     print(f"THROUGHPUT: {len(found) - 1} decisions {span:.2f} s after the fill started = "
-          f"{(len(found) - 1) / span:,.0f}/s; worker CPU "
-          f"{cpu / max(len(found) - 1, 1) * 1e6:,.0f} us per decision")
+          f"{(len(found) - 1) / span:,.0f}/s; worker CPU {cpu / decided * 1e6:,.0f} us per "
+          f"decision (feature-log writer, same span: {writer_cpu / decided * 1e6:,.0f} us)")
     return {"payments": count, "decisions": len(found) - 1, "seconds": round(span, 3),
             "decisions_per_second": round((len(found) - 1) / span, 1),
-            "worker_cpu_us_per_decision": round(cpu / max(len(found) - 1, 1) * 1e6, 1)}
+            "worker_cpu_us_per_decision": round(cpu / decided * 1e6, 1),
+            "feature_log_cpu_us_per_decision": round(writer_cpu / decided * 1e6, 1)}
 
 
 def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
