@@ -10,14 +10,13 @@ of its key; otherwise the stage that has it runs the next one too (``streams.sta
 whichever stage completes it decides it. One worker alone decides every payment in the route
 batch that read its request: one Kafka hop from request to decision. ``route`` and ``labels``
 are plain aiokafka consumers run as tasks of the worker (``streams.side_consumers``), cheaper
-than Faust agents; ``route`` reads and writes the tables
-of the stage partitions Faust's group gave this worker, under the same lock as the agents.
-Every agent reads micro-batches (``streams.batching``, bounded size and wait) and does one
-batch's work in ``streams.stages``; between stages, cases travel in bundles
-(``streams.cases``). At-least-once: a batch's messages are acknowledged by Kafka before its
-offsets may be committed. A redelivered request yields a second decision for the same payment;
-the ledger applies the first, the feature log keeps one row, and the feature steps count it
-once.
+than Faust agents; ``route`` reads and writes the tables of the stage partitions Faust's group
+gave this worker, under the same lock as the agents. Every agent reads micro-batches
+(``streams.batching``, bounded size and wait) and does one batch's work in ``streams.stages``;
+between stages, cases travel in bundles (``streams.cases``). At-least-once: a batch's messages
+are acknowledged by Kafka before its offsets may be committed. A redelivered request yields a
+second decision for the same payment; the ledger applies the first, the feature log keeps one
+row, and the feature steps count it once.
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ class PaymentDecided(Message):
     data: Decision
 
 
+DECIDED_TYPE = "payment.decided.v1"
+"""``PaymentDecided.type`` (its ``Literal`` cannot name a constant)."""
+
+
 def encode_decided(*, message_id: str, time: datetime, source: str, merchant_id: str,
                    payment_id: str, outcome: Outcome, fraud_score: int, risk_level: RiskLevel,
                    fraud_flags: Sequence[str], decline_code: str | None, model_version: str,
@@ -49,7 +53,6 @@ def encode_decided(*, message_id: str, time: datetime, source: str, merchant_id:
     }, option=orjson.OPT_UTC_Z)
 
 
-DECIDED_TYPE = "payment.decided.v1"
 _request_adapter: TypeAdapter[PaymentRequested] = TypeAdapter(PaymentRequested)
 _decision_adapter: TypeAdapter[PaymentDecided] = TypeAdapter(PaymentDecided)
 
