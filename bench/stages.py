@@ -31,7 +31,7 @@ from bench.scoring import bootstrapped_model
 from bench.streams import synthetic_request
 from streams.app import quiet_garbage_collector
 from streams.engine import DecisionEngine
-from streams.stages import BatchState, StageTopics, route_batch
+from streams.stages import BatchState, Stage, StageTopics, route_batch
 
 MAX_PAYMENTS = 200_000
 T0 = 1_790_000_000.0
@@ -41,15 +41,12 @@ class LocalTable:
     """A table's partitions as RocksDB databases in a directory (``PartitionStore`` reaches
     them as it reaches a Faust table's: ``table.data._db_for_partition``)."""
 
-    def __init__(self, root: Path, name: str) -> None:
-        self.root, self.name = root, name
+    def __init__(self, root: Path, stage: Stage) -> None:
         self.data = self
-        self.databases: dict[int, Any] = {}
+        self.databases = {partition: RocksDBOptions().open(root / f"{stage.name}-{partition}")
+                          for partition in range(stage.partitions)}  # open, as a worker's are
 
     def _db_for_partition(self, partition: int) -> Any:
-        if partition not in self.databases:
-            path = self.root / f"{self.name}-{partition}"
-            self.databases[partition] = RocksDBOptions().open(path)
         return self.databases[partition]
 
     def close(self) -> None:
@@ -73,21 +70,16 @@ def measure(payments: int = 20_000, batch: int = 500) -> dict[str, Any]:
     model, _ = bootstrapped_model()
     engine = DecisionEngine(b"bench-fingerprint-key-not-secret", model=model)
     topics = StageTopics.for_prefix("")
-    owned = frozenset((stage.name, partition)
-                      for stage in (topics.cards, topics.origins, topics.customers,
-                                    topics.merchants)
-                      for partition in range(stage.partitions))
     records = requests(payments)
     quiet_garbage_collector()  # as the worker does once it is built
     spent = {"decode and features": 0.0, "decide and encode": 0.0, "flush tables": 0.0}
     with tempfile.TemporaryDirectory(prefix="payflow-bench-stages-") as root:
-        tables = {name: LocalTable(Path(root), name)
-                  for name in ("cards", "origins", "customers", "merchants")}
+        tables = {"cards": LocalTable(Path(root), topics.cards),
+                  "origins": LocalTable(Path(root), topics.origins),
+                  "customers": LocalTable(Path(root), topics.customers),
+                  "merchants": LocalTable(Path(root), topics.merchants)}
         state = BatchState(SimpleNamespace(**tables))  # type: ignore[arg-type]
-        state.owned = owned
-        for stage in (topics.cards, topics.origins, topics.customers, topics.merchants):
-            for partition in range(stage.partitions):  # open, as a running worker's are
-                tables[stage.name.removeprefix("risk.")]._db_for_partition(partition)
+        state.owned = topics.every_partition()
         decided = 0
         try:
             for start in range(0, payments, batch):

@@ -64,6 +64,8 @@ from streams.stages import (
 from streams.tables import RiskTables
 
 log = logging.getLogger(__name__)
+Work = Callable[[Sequence[Any], BatchState], tuple[list[Outgoing], list[RiskCase]]]
+"""A stage's work on a batch: the messages to send, and the cases it completed."""
 
 
 @dataclass(frozen=True)
@@ -158,24 +160,35 @@ class Wiring:
             out.append((logged, None, key, decided.log_entry(), None))
         return out
 
-    def run_stage(self, name: str, work: Callable[[Sequence[Any], BatchState],
-                                                  tuple[list[Outgoing], list[RiskCase]]],
-                  ) -> Callable[[Any], Any]:
-        """An agent that runs ``work`` on each batch, decides the cases it completes, and
-        sends everything before asking for the next batch."""
+    def batch_handler(self, work: Work) -> Callable[[Sequence[Any]], Awaitable[None]]:
+        """What an agent or the route does with each batch: ``work`` on the stage partitions
+        this worker owns, under the tables' lock (an event that raises alone goes to the dead
+        letters: ``isolating``), the decisions of the cases it completes, and everything
+        handed to the producer in order; then Kafka's acknowledgement, before the caller takes
+        the next batch or commits this one."""
         state = BatchState(self.tables)
 
         def run_batch(events: Sequence[Any]) -> tuple[list[Outgoing], Flushed]:
             out, complete = work(events, state)
             return out + self.decisions(complete), state.flush()
 
+        async def handle(events: Sequence[Any]) -> None:
+            async with self.tables_lock:
+                state.owned = self.owned()
+                out, flushed = isolating(events, run_batch, state, self.topics)
+                sending = await append(self.app, out, flushed)
+            await confirm(sending)
+
+        return handle
+
+    def run_stage(self, name: str, work: Work) -> Callable[[Any], Any]:
+        """An agent that handles each batch of its stream (``batch_handler``) before asking for
+        the next one."""
+        handle = self.batch_handler(work)
+
         async def run(stream: Any) -> None:
             async for events in self.batches(stream):
-                async with self.tables_lock:
-                    state.owned = self.owned()
-                    out, flushed = isolating(events, run_batch, state, self.topics)
-                    sending = await append(self.app, out, flushed)
-                await confirm(sending)
+                await handle(events)
 
         run.__name__ = name
         return run
@@ -198,28 +211,16 @@ def register_agents(app: faust.App, settings: Settings) -> None:
 def route(w: Wiring) -> None:
     """Requests, read by a plain aiokafka consumer (``streams.side_consumers.consume``: Faust's
     per-message machinery costs more than aiokafka's), go through every stage this worker
-    owns in the same batch, as a stage's cases do (``Wiring.run_stage``): with one worker, a
-    request is decided without a trip through Kafka. Its own consumer group assigns the
-    requests' partitions; which stage partitions this worker owns is Faust's group's say.
-    A batch whose work raises is run again one request at a time and the request that raises
-    alone goes to the dead letters (``payflow.failures.apply_or_dead_letter``)."""
+    owns in the same batch, handled as an agent handles its batches
+    (``Wiring.batch_handler``): with one worker, a request is decided without a trip through
+    Kafka. Its own consumer group assigns the requests' partitions; which stage partitions
+    this worker owns is Faust's group's say."""
     requests = PAYMENT_REQUESTS.name_for(w.settings.topic_prefix)
-    state = BatchState(w.tables)
 
-    def run_batch(records: list[ConsumerRecord[bytes, bytes]]) -> tuple[list[Outgoing], Flushed]:
-        try:
-            out, complete = route_batch(records, state, w.topics)
-            return out + w.decisions(complete), state.flush()
-        except Exception:
-            state.clear()
-            raise
+    def work(records: Sequence[Any], state: BatchState) -> tuple[list[Outgoing], list[RiskCase]]:
+        return route_batch(records, state, w.topics)
 
-    async def handle(records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        async with w.tables_lock:
-            state.owned = w.owned()
-            out, flushed = run_batch(records)
-            sending = await append(w.app, out, flushed)
-        await confirm(sending)
+    handle = w.batch_handler(work)
 
     async def dead_letter(record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         await send_all(w.app, [w.topics.dead_letter_record(record, reason)])

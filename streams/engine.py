@@ -49,7 +49,7 @@ class Decided:
         v, case = self.verdict, self.case
         return encode_decided(
             message_id=self.message_id, time=self.time, source=SOURCE,
-            merchant_id=case.facts.merchant_id, payment_id=case.facts.payment_id,
+            merchant_id=case.facts.merchant_id, payment_id=self.payment_id,
             outcome=v.outcome, fraud_score=v.fraud_score, risk_level=v.risk_level,
             fraud_flags=v.fraud_flags, decline_code=v.decline_code,
             model_version=self.model_version, features=case.features, degraded=v.degraded,
@@ -57,8 +57,18 @@ class Decided:
 
     def log_entry(self) -> bytes:
         """The feature-log message of this decision (risk.feature-log, keyed by payment id)."""
-        return feature_log_entry(self.case, self.payment_id, self.message_id,
-                                 self.model_version, self.verdict)
+        case, verdict = self.case, self.verdict
+        return orjson.dumps({
+            "payment_id": self.payment_id,
+            "merchant_id": case.facts.merchant_id,
+            "message_id": self.message_id,
+            "requested_at": case.requested_at,
+            "model_version": self.model_version,
+            "features": case.features,
+            "fraud_score": verdict.fraud_score,
+            "outcome": verdict.outcome,
+            "degraded": verdict.degraded,
+        })
 
 
 @dataclass
@@ -95,19 +105,3 @@ class DecisionEngine:
             log.exception("model %s failed on a batch of %d; deciding by rules only",
                           model.version, len(cases))
             return None
-
-
-def feature_log_entry(case: RiskCase, payment_id: str, message_id: str, model_version: str,
-                      verdict: Verdict) -> bytes:
-    """The feature-log message of one decision (risk.feature-log, keyed by payment id)."""
-    return orjson.dumps({
-        "payment_id": payment_id,
-        "merchant_id": case.facts.merchant_id,
-        "message_id": message_id,
-        "requested_at": case.requested_at,
-        "model_version": model_version,
-        "features": case.features,
-        "fraud_score": verdict.fraud_score,
-        "outcome": verdict.outcome,
-        "degraded": verdict.degraded,
-    })

@@ -105,6 +105,12 @@ class StageTopics:
         return cls(Stage.of(RISK_CARDS, prefix), Stage.of(RISK_ORIGINS, prefix),
                    Stage.of(RISK_CUSTOMERS, prefix), Stage.of(RISK_MERCHANTS, prefix), prefix)
 
+    def every_partition(self) -> frozenset[tuple[str, int]]:
+        """Every (topic, partition) of the four stages: what a worker alone owns."""
+        return frozenset((stage.name, partition)
+                         for stage in (self.cards, self.origins, self.customers, self.merchants)
+                         for partition in range(stage.partitions))
+
     def dead_letter(self, event: Any, reason: str, value: bytes | None = None) -> Outgoing:
         """A Faust ``event``'s message (or ``value``, one item of it) to the dead letters."""
         return self.dead_letter_record(event.message, reason, value)
@@ -268,11 +274,12 @@ StageRun = Callable[[Sequence[Any]], tuple[list[Outgoing], Flushed]]
 
 def isolating(events: Sequence[Any], run: StageRun, state: BatchState,
               topics: StageTopics) -> tuple[list[Outgoing], Flushed]:
-    """``run`` the batch; if it raises — a bug one message triggers, as a stage's work is pure
-    — forget the batch's unflushed records and run each event alone, sending an event that
-    raises alone to the dead letters (its payments stay pending, and the ledger's sweep sends
-    their requests again after 30 s). A failing batch no longer crashes the agent, which Faust
-    would restart past the batch without redelivering it."""
+    """``run`` the batch (Faust events, or the route's aiokafka records); if it raises — a bug
+    one message triggers, as a stage's work is pure — forget the batch's unflushed records and
+    run each event alone, sending an event that raises alone to the dead letters (its payments
+    stay pending, and the ledger's sweep sends their requests again after 30 s). A failing
+    batch no longer crashes the agent, which Faust would restart past the batch without
+    redelivering it."""
     try:
         return run(events)
     except Exception as error:
@@ -286,13 +293,21 @@ def isolating(events: Sequence[Any], run: StageRun, state: BatchState,
             one_out, one_flushed = run([event])
         except Exception as error:
             state.clear()
-            log.error("dead-lettering an event of %s: %s: %s", event.message.topic,
+            message = source_message(event)
+            log.error("dead-lettering an event of %s: %s: %s", message.topic,
                       type(error).__name__, error)
-            out.append(topics.dead_letter(event, f"{type(error).__name__}: {error}"))
+            out.append(topics.dead_letter_record(message, f"{type(error).__name__}: {error}"))
             continue
         out += one_out
         flushed += one_flushed
     return out, flushed
+
+
+def source_message(event: Any) -> SourceMessage:
+    """The consumed message of a batch's item: a Faust event's ``message``; an aiokafka record
+    (the route's items) is its own."""
+    message: SourceMessage = event if isinstance(event, ConsumerRecord) else event.message
+    return message
 
 
 def route_batch(records: Sequence[ConsumerRecord[bytes, bytes]], state: BatchState,

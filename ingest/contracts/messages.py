@@ -38,14 +38,14 @@ def encode_decided(*, message_id: str, time: datetime, source: str, merchant_id:
     """The bytes ``PaymentDecided(id=message_id, ..., subject=payment_id, data=Decision(...))
     .encode()`` gives, byte for byte (tested), for a UTC ``time`` and a score within 0-100,
     without building and validating the two models: the stream worker encodes one per payment,
-    and building and encoding the models took 18 us where this takes 5. The key order is the
+    and building and encoding the models took 17 us where this takes 4.4. The key order is the
     models' field order; ``features`` are written as floats, as the model coerces them."""
     return orjson.dumps({
         "id": message_id, "type": DECIDED_TYPE, "source": source, "time": time,
         "merchant_id": merchant_id, "subject": payment_id,
         "data": {
             "payment_id": payment_id, "outcome": outcome, "fraud_score": fraud_score,
-            "risk_level": risk_level, "fraud_flags": list(fraud_flags),
+            "risk_level": risk_level, "fraud_flags": fraud_flags,
             "decline_code": decline_code, "model_version": model_version,
             "features": {name: float(value) for name, value in features.items()},
             "degraded": degraded, "reply_to": reply_to,

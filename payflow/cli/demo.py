@@ -32,7 +32,6 @@ from payflow.services.base import port_open
 from payflow.settings import Settings, get_settings
 from payflow.supervisor import RestartPolicy, Supervisor
 from payflow.topics import create_topics
-from streams.side_consumers import ROUTE_GROUP
 
 DEMO_EMAIL = "demo@payflow.test"
 DEMO_PASSWORD = "payflow-demo-password"  # DEV ONLY: the demo's dashboard login, printed on start
@@ -232,7 +231,11 @@ class _LagProbe:
     """Reads the stream worker's and ledger's consumer lag for the status line."""
 
     def __init__(self, settings: Settings) -> None:
+        from streams.side_consumers import ROUTE_GROUP  # the streams package: not at every
+        # payflow command's start
+
         self.settings = settings
+        self.route_group = f"{settings.topic_prefix}{ROUTE_GROUP}"
         self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
 
@@ -249,7 +252,7 @@ class _LagProbe:
         prefix = self.settings.topic_prefix
         try:
             return {
-                "streams": await group_lag(self.admin, self.consumer, f"{prefix}{ROUTE_GROUP}",
+                "streams": await group_lag(self.admin, self.consumer, self.route_group,
                                            PAYMENT_REQUESTS.name_for(prefix)),
                 "ledger": await group_lag(self.admin, self.consumer, f"{prefix}payflow-ledger",
                                           PAYMENT_DECISIONS.name_for(prefix)),

@@ -49,11 +49,6 @@ def state_owning(owned: frozenset[tuple[str, int]]) -> BatchState:
     return state
 
 
-def every_partition() -> frozenset[tuple[str, int]]:
-    stages = (TOPICS.cards, TOPICS.origins, TOPICS.customers, TOPICS.merchants)
-    return frozenset((s.name, p) for s in stages for p in range(s.partitions))
-
-
 def records(messages: list[PaymentRequested | bytes]) -> list[ConsumerRecord[bytes, bytes]]:
     out = []
     for offset, message in enumerate(messages):
@@ -72,7 +67,7 @@ def history() -> list[PaymentRequested]:
 
 
 def test_a_worker_owning_every_stage_completes_each_request_as_the_offline_replay() -> None:
-    state = state_owning(every_partition())
+    state = state_owning(TOPICS.every_partition())
     out, complete = route_batch(records(list(history())), state, TOPICS)
     assert out == []
     offline = list(replay([payment_facts(m) for m in history()]))
@@ -103,7 +98,7 @@ def test_a_worker_owning_no_card_partition_bundles_requests_to_the_card_stage() 
 
 
 def test_a_request_that_does_not_decode_goes_to_the_dead_letters_and_the_rest_on() -> None:
-    state = state_owning(every_partition())
+    state = state_owning(TOPICS.every_partition())
     good = history()[:2]
     out, complete = route_batch(records([good[0], b'{"type": "payment.requested.v1"}', good[1]]),
                                 state, TOPICS)

@@ -3,11 +3,22 @@ without keeping any table record the failed attempt wrote."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.stages import BatchRecords, BatchState, Flushed, Outgoing, StageTopics, isolating
+import pytest
+from aiokafka import ConsumerRecord
+
+from streams.stages import (
+    BatchRecords,
+    BatchState,
+    Flushed,
+    Outgoing,
+    StageTopics,
+    isolating,
+    source_message,
+)
 
 TOPICS = StageTopics.for_prefix("t1.")
 
@@ -40,15 +51,16 @@ class CountingStage:
     runs: list[list[int]] = field(default_factory=list)
 
     def __call__(self, events: Sequence[Any]) -> tuple[list[Outgoing], Flushed]:
-        self.runs.append([e.message.offset for e in events])
+        self.runs.append([source_message(e).offset for e in events])
         out: list[Outgoing] = []
         for event in events:
-            key = event.message.key.decode()
+            message = source_message(event)
+            key = message.key.decode()
             seen = self.records.get_cached(key)
             self.records.records[key] = (0, [seen + 1])
-            if event.message.offset in self.bad:
+            if message.offset in self.bad:
                 raise KeyError("features")
-            out.append(("t1.next", None, event.message.key, event.message.value or b"", None))
+            out.append(("t1.next", None, message.key, message.value or b"", None))
         writes = [(0, key.encode(), str(record[0]).encode())
                   for key, (_, record) in self.records.records.items()]
         self.records.records.clear()
@@ -73,6 +85,12 @@ def events(*offsets: int) -> list[Event]:
             for o in offsets]
 
 
+def aiokafka_records(*offsets: int) -> list[ConsumerRecord[bytes, bytes]]:
+    """The same messages as the route reads them: aiokafka records, each its own message."""
+    return [ConsumerRecord("t1.risk.cards", 2, o, 0, 0, b"card_1", f"bundle {o}".encode(), None,
+                           6, 8, ()) for o in offsets]
+
+
 def test_a_good_batch_runs_once() -> None:
     records = Records()
     stage = CountingStage(records, bad=set())
@@ -82,10 +100,13 @@ def test_a_good_batch_runs_once() -> None:
     assert flushed == [(records, [(0, b"card_1", b"3")])]
 
 
-def test_the_event_that_raises_is_dead_lettered_and_the_others_go_on_counted_once() -> None:
+@pytest.mark.parametrize("batch", [events, aiokafka_records], ids=["faust", "aiokafka"])
+def test_the_event_that_raises_is_dead_lettered_and_the_others_go_on_counted_once(
+    batch: Callable[..., Sequence[Any]],
+) -> None:
     records = Records()
     stage = CountingStage(records, bad={2})
-    out, flushed = isolating(events(1, 2, 3), stage, State(records), TOPICS)
+    out, flushed = isolating(batch(1, 2, 3), stage, State(records), TOPICS)
     assert stage.runs == [[1, 2, 3], [1], [2], [3]]
     assert [(m[0], m[3]) for m in out] == [("t1.next", b"bundle 1"),
                                            ("t1.payflow.deadletter", b"bundle 2"),
@@ -97,3 +118,4 @@ def test_the_event_that_raises_is_dead_lettered_and_the_others_go_on_counted_onc
     # the failed whole-batch attempt's counts are forgotten: each good event counted once
     assert flushed == [(records, [(0, b"card_1", b"1")]), (records, [(0, b"card_1", b"1")])]
     assert records.records == {}
+
