@@ -22,6 +22,7 @@ row, and the feature steps count it once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -49,7 +50,7 @@ from streams.batching import take_batches
 from streams.cases import RiskCase
 from streams.engine import DecisionEngine
 from streams.registry_watch import RegistryWatch
-from streams.side_consumers import ROUTE_GROUP, consume, forward_labels
+from streams.side_consumers import ROUTE_GROUP, Acknowledgement, consume, forward_labels
 from streams.stages import (
     BatchRecords,
     BatchState,
@@ -160,35 +161,38 @@ class Wiring:
             out.append((logged, None, key, decided.log_entry(), None))
         return out
 
-    def batch_handler(self, work: Work) -> Callable[[Sequence[Any]], Awaitable[None]]:
+    def batch_handler(self, work: Work) -> Callable[[Sequence[Any]], Awaitable[Acknowledgement]]:
         """What an agent or the route does with each batch: ``work`` on the stage partitions
         this worker owns, under the tables' lock (an event that raises alone goes to the dead
         letters: ``isolating``), the decisions of the cases it completes, and everything
-        handed to the producer in order; then Kafka's acknowledgement, before the caller takes
-        the next batch or commits this one."""
+        handed to the producer in order. It returns the wait for Kafka's acknowledgement, which
+        must return before the batch is committed; the route takes its next batch meanwhile
+        (``streams.side_consumers.consume``), an agent does not."""
         state = BatchState(self.tables)
 
         def run_batch(events: Sequence[Any]) -> tuple[list[Outgoing], Flushed]:
             out, complete = work(events, state)
             return out + self.decisions(complete), state.flush()
 
-        async def handle(events: Sequence[Any]) -> None:
+        async def handle(events: Sequence[Any]) -> Acknowledgement:
             async with self.tables_lock:
                 state.owned = self.owned()
                 out, flushed = isolating(events, run_batch, state, self.topics)
                 sending = await append(self.app, out, flushed)
-            await confirm(sending)
+            return functools.partial(confirm, sending)
 
         return handle
 
     def run_stage(self, name: str, work: Work) -> Callable[[Any], Any]:
-        """An agent that handles each batch of its stream (``batch_handler``) before asking for
-        the next one."""
+        """An agent that handles each batch of its stream (``batch_handler``), and waits for
+        Kafka's acknowledgement, before asking for the next one (Faust then acknowledges the
+        batch's events)."""
         handle = self.batch_handler(work)
 
         async def run(stream: Any) -> None:
             async for events in self.batches(stream):
-                await handle(events)
+                acknowledged = await handle(events)
+                await acknowledged()
 
         run.__name__ = name
         return run
@@ -213,8 +217,9 @@ def route(w: Wiring) -> None:
     per-message machinery costs more than aiokafka's), go through every stage this worker
     owns in the same batch, handled as an agent handles its batches
     (``Wiring.batch_handler``): with one worker, a request is decided without a trip through
-    Kafka. Its own consumer group assigns the requests' partitions; which stage partitions
-    this worker owns is Faust's group's say."""
+    Kafka. It handles the next batch while Kafka acknowledges the previous one, and commits a
+    batch only once acknowledged (``consume``). Its own consumer group assigns the requests'
+    partitions; which stage partitions this worker owns is Faust's group's say."""
     requests = PAYMENT_REQUESTS.name_for(w.settings.topic_prefix)
 
     def work(records: Sequence[Any], state: BatchState) -> tuple[list[Outgoing], list[RiskCase]]:

@@ -25,6 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -56,9 +57,36 @@ waiting for a decision."""
 LABELS_GROUP = "payflow-risk-labels"
 FEATURE_LOG_GROUP = "payflow-feature-log"
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
-Handler = Callable[[list[Record]], Awaitable[None]]
+Acknowledgement = Callable[[], Awaitable[None]]
+"""Waits until Kafka has acknowledged every message a batch's handling sent (raises if not)."""
+Handler = Callable[[list[Record]], Awaitable[Acknowledgement | None]]
+"""Handles a batch. It returns None when the batch's effects are complete, or, having handed its
+messages to the producer, the wait for Kafka's acknowledgement: ``consume`` then handles the
+next batch while Kafka acknowledges this one."""
 DeadLetterer = Callable[[Record, str], Awaitable[None]]
 """Sends one message to the dead letters with its reason, and waits for Kafka to have it."""
+
+
+@dataclass
+class InFlight:
+    """A handled batch whose messages Kafka has not yet acknowledged."""
+
+    batches: dict[TopicPartition, list[Record]]
+    acknowledgements: list[Acknowledgement]
+
+    async def acknowledged(self) -> BaseException | None:
+        """Wait for every acknowledgement; the first error, if one raised (the others are still
+        awaited, so none is left unretrieved)."""
+        failed: BaseException | None = None
+        for acknowledgement in self.acknowledgements:
+            try:
+                await acknowledgement()
+            except Exception as error:
+                failed = failed or error
+        return failed
+
+    def offsets(self) -> dict[TopicPartition, int]:
+        return {tp: part[-1].offset + 1 for tp, part in self.batches.items() if part}
 
 
 async def consume(settings: Settings, topic: str, group: str, handle: Handler,
@@ -68,6 +96,12 @@ async def consume(settings: Settings, topic: str, group: str, handle: Handler,
     """Feed ``handle`` batches from ``topic`` until cancelled; commit what it has handled at
     most every ``COMMIT_EVERY_SECONDS`` (a commit per batch was 4 % of the worker's CPU in a
     profile), so a crash redelivers at most that much, to effects that are idempotent.
+
+    A handler that returns an acknowledgement (``Handler``) has one batch in flight: the next
+    batch is handled while Kafka acknowledges it, and its offsets count as handled only once
+    the acknowledgement returns. If it raises, that batch and the one handled after it are read
+    again. At 1,000 payments/s the worker's route waited 8 ms of each ~34 ms batch for Kafka,
+    with requests piling up meanwhile.
 
     While a dependency is away, a batch is retried with backoff; a message ``handle`` fails
     on for another reason, alone, goes to ``dead_letter``. With a ``watchdog``, the process
@@ -87,29 +121,52 @@ async def consume(settings: Settings, topic: str, group: str, handle: Handler,
     watched = (watchdog.add(f"the {group} consumer", f"{settings.topic_prefix}{group}",
                             consumer.assignment, lambda: outage.ongoing)
                if watchdog is not None else None)
+    previous: InFlight | None = None
 
-    async def handle_batch(batch: Sequence[Record]) -> None:
-        await handle(list(batch))
+    async def handle_batch(batch: Sequence[Record]) -> Acknowledgement | None:
+        return await handle(list(batch))
 
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=int(COMMIT_EVERY_SECONDS * 1000))
             records = [record for part in batches.values() for record in part]
+            current: InFlight | None = None
+            error: BaseException | None = None
             if records:
                 try:
-                    await apply_or_dead_letter(records, handle_batch, dead_letter, log)
-                except Exception as error:
+                    results = await apply_or_dead_letter(records, handle_batch, dead_letter, log)
+                    current = InFlight(batches, [ack for ack in results if ack is not None])
+                except Exception as failed:
+                    error = failed
                     rewind(consumer, batches)
-                    await outage.wait(error)
-                    continue
+            if previous is not None:
+                failed_ack = await previous.acknowledged()
+                if failed_ack is None:
+                    handled.update(previous.offsets())
+                else:
+                    error = error or failed_ack
+                    if current is not None:  # read again after the batch before it
+                        await current.acknowledged()
+                        rewind(consumer, current.batches)
+                        current = None
+                    rewind(consumer, previous.batches)
+            previous = current
+            if error is not None:
+                await outage.wait(error)
+                continue
+            if records:
                 outage.over()
-                handled.update((tp, part[-1].offset + 1) for tp, part in batches.items() if part)
+            if previous is not None and not previous.acknowledgements:
+                handled.update(previous.offsets())
+                previous = None
             if handled and time.monotonic() - committed >= COMMIT_EVERY_SECONDS:
                 await _commit(consumer, handled)
                 handled, committed = {}, time.monotonic()
     finally:
         if watchdog is not None:
             watchdog.remove(watched)
+        if previous is not None and await previous.acknowledged() is None:
+            handled.update(previous.offsets())
         await _commit(consumer, handled)  # what was handled, never what was fetched and failed
         await consumer.stop()
 
