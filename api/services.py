@@ -19,6 +19,7 @@ from redis.backoff import NoBackoff
 from api.breaker import SendBreaker
 from api.replies import ReplyWaiter
 from api.vault import Vault
+from ingest.partitioning import partitioner
 from payflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Services:
                 enable_idempotence=True,
                 linger_ms=2,
                 request_timeout_ms=5000,
+                partitioner=partitioner,
             ),
             redis=redis,
             replies=ReplyWaiter(redis),

@@ -50,6 +50,7 @@ from ingest.contracts import (
     decode_decision,
     new_message_id,
 )
+from ingest.partitioning import partitioner
 from ingest.topics import PAYMENT_COMMANDS, PAYMENT_DECISIONS, PAYMENT_REQUESTS, dead_letter
 from ledger import store
 from ledger.batch import OutboxEvent
@@ -88,7 +89,8 @@ class LedgerConsumer:
             max_poll_records=MAX_BATCH,
         )
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, linger_ms=5
+            bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, linger_ms=5,
+            partitioner=partitioner,
         )
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = consumer_pool(
             settings.database_url, max_size=4)

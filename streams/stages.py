@@ -31,9 +31,9 @@ from typing import Any
 
 import orjson
 from aiokafka import ConsumerRecord
-from aiokafka.partitioner import murmur2
 
 from ingest.contracts import UndecodableMessage, decode_request
+from ingest.partitioning import partition_for
 from ingest.topics import (
     RISK_CARDS,
     RISK_CUSTOMERS,
@@ -72,10 +72,9 @@ MAX_BUNDLE = 200
 
 @functools.lru_cache(maxsize=1 << 16)
 def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as in the Java client and aiokafka)
-    gives ``key``: where a message sent by key alone (a label, say) would land too. Cached:
-    aiokafka's murmur2 is pure Python (2 % of the worker's CPU), and keys recur."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+    """The partition Kafka's default partitioner gives ``key``: where a message sent by key
+    alone (a label, say) would land too. Cached: murmur2 is pure Python, and keys recur."""
+    return partition_for(key, partitions)
 
 
 @dataclass(frozen=True)

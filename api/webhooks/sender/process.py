@@ -22,6 +22,7 @@ from api.webhooks.guard import guarded_client
 from api.webhooks.sender.consumer import EventConsumer
 from api.webhooks.sender.dispatcher import Dispatcher
 from api.webhooks.urls import UrlPolicy
+from ingest.partitioning import partitioner
 from payflow.failures import consumer_pool, open_pool
 from payflow.settings import Settings
 
@@ -34,7 +35,8 @@ class WebhookSender:
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = consumer_pool(
             settings.database_url, max_size=6)
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True
+            bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True,
+            partitioner=partitioner,
         )
         self.client = guarded_client(
             UrlPolicy.from_settings(settings), max_connections=settings.webhooks_max_in_flight
