@@ -4,7 +4,10 @@ Each entity a payment touches — its card, its network origin (IP address or de
 customer and its merchant — has one compact state record holding all of that entity's windows.
 A step function takes the entity's prior record (None for a new entity) and the payment, and
 returns the entity's features for that payment and the updated record. Records are JSON-ready
-lists, exactly what the worker's tables hold, so online and offline share the encoding too.
+lists, exactly what the worker's tables hold, so online and offline share the encoding too. A
+step updates the record it is given in place (its caller replaces it with the one returned, and
+keeps no other reference): decoding a record into objects and encoding them back per event cost
+the worker more than the features' arithmetic.
 
 Every step is idempotent per payment (``remembering``): Kafka redelivers after a crash or a
 rebalance, and a redelivered payment must neither count twice nor see itself in its history.
@@ -23,7 +26,7 @@ from operator import itemgetter
 from typing import Any
 
 from models.facts import LabelFacts, PaymentFacts
-from models.windows import BucketedCounter, RecencySet, RunningMoments
+from models.windows import BucketedCounter, BucketsState, RecencySet, RunningMoments
 
 Record = list[Any]
 """An entity's state as a JSON-ready list (what a table stores)."""
@@ -36,93 +39,95 @@ LABEL_DELAY_DAYS = 7
 FRAUD_WINDOW_DAYS = 28
 
 
-def _card_windows() -> tuple[BucketedCounter, BucketedCounter, BucketedCounter]:
-    return BucketedCounter(10, 6), BucketedCounter(5 * MINUTE, 12), BucketedCounter(HOUR, 24)
+CARD_MINUTE, CARD_HOUR, CARD_DAY = (BucketedCounter(10, 6), BucketedCounter(5 * MINUTE, 12),
+                                    BucketedCounter(HOUR, 24))
+"""The card's velocity windows: 1 minute, 1 hour and 24 hours."""
+CARD_MERCHANTS, CARD_IPS = RecencySet(DAY, 64), RecencySet(DAY, 64)
+CARD_COUNTRIES = RecencySet(3650.0 * DAY, 16)
+ORIGIN_CARDS, ORIGIN_MINUTE = RecencySet(HOUR, 256), BucketedCounter(10, 6)
+CUSTOMER_HOURS, CUSTOMER_DAYS = BucketedCounter(HOUR, 24), BucketedCounter(DAY, 30)
+MERCHANT_DAYS = BucketedCounter(DAY, LABEL_DELAY_DAYS + FRAUD_WINDOW_DAYS + 1)
+_CARD_WINDOWS = (("card_count_1m", "card_amount_1m", CARD_MINUTE),
+                 ("card_count_1h", "card_amount_1h", CARD_HOUR),
+                 ("card_count_24h", "card_amount_24h", CARD_DAY))
 
 
 def _card_step(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
     """Per card: velocity over 1 min, 1 h, 24 h; distinct merchants and IPs over 24 h; time
     since the previous payment; the amount against the card's running mean; a new country."""
-    minute, hour, day = _card_windows()
-    merchants, ips = RecencySet(DAY, 64), RecencySet(DAY, 64)
-    countries, moments = RecencySet(3650.0 * DAY, 16), RunningMoments()
-    previous: float | None = None
-    if record is not None:
-        minute.load(record[0]), hour.load(record[1]), day.load(record[2])
-        merchants.load(record[3]), ips.load(record[4]), countries.load(record[5])
-        moments.load(record[6])
-        previous = record[7]
+    if record is None:
+        record = [[], [], [], [], [], [], [0.0, 0.0, 0.0], None]
+    minute, hour, day, merchants, ips, countries, moments, previous = record
     t, amount = payment.time_seconds, float(payment.amount_minor)
     since = NO_PREVIOUS_SECONDS if previous is None else min(max(t - previous, 0.0),
                                                              NO_PREVIOUS_SECONDS)
     country = payment.country
-    new_country = country is not None and bool(countries.last_seen) and country not in countries
+    new_country = country is not None and bool(countries) and not RecencySet.holds(countries,
+                                                                                   country)
     features: Features = {
-        "card_history_count": float(moments.count),
+        "card_history_count": moments[0],
         "card_seconds_since_previous": since,
-        "card_amount_mean": moments.mean,
-        "card_amount_std": moments.std,
-        "amount_zscore": moments.zscore(amount),
+        "card_amount_mean": moments[1],
+        "card_amount_std": RunningMoments.std(moments),
+        "amount_zscore": RunningMoments.zscore(moments, amount),
         "new_country": 1.0 if new_country else 0.0,
     }
-    for window in (minute, hour, day):
-        window.add(t, amount)
-    merchants.add(payment.merchant_id, t)
+    for (count_name, amount_name, window), state in zip(_CARD_WINDOWS, (minute, hour, day),
+                                                        strict=True):
+        window.add(state, t, amount)
+        features[count_name], features[amount_name] = window.window(state, t)
+    CARD_MERCHANTS.add(merchants, payment.merchant_id, t)
     if payment.ip_address:
-        ips.add(payment.ip_address, t)
+        CARD_IPS.add(ips, payment.ip_address, t)
     if country:
-        countries.add(country, t)
-    moments.add(amount)
-    for name, window in (("1m", minute), ("1h", hour), ("24h", day)):
-        count, total = window.window(t)
-        features[f"card_count_{name}"], features[f"card_amount_{name}"] = count, total
-    features["card_distinct_merchants_24h"] = float(merchants.distinct(t))
-    features["card_distinct_ips_24h"] = float(ips.distinct(t))
-    latest = t if previous is None else max(previous, t)
-    encoded = [minute.to_list(), hour.to_list(), day.to_list(), merchants.to_list(),
-               ips.to_list(), countries.to_list(), moments.to_list(), latest]
-    return features, encoded
+        CARD_COUNTRIES.add(countries, country, t)
+    RunningMoments.add(moments, amount)
+    features["card_distinct_merchants_24h"] = float(CARD_MERCHANTS.distinct(merchants, t))
+    features["card_distinct_ips_24h"] = float(CARD_IPS.distinct(ips, t))
+    record[7] = t if previous is None else max(previous, t)
+    return features, record
 
 
 def _origin_step(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
     """Per IP address (else device): distinct cards over 1 h (card testing), count over 1 min."""
-    cards, minute = RecencySet(HOUR, 256), BucketedCounter(10, 6)
-    if record is not None:
-        cards.load(record[0]), minute.load(record[1])
+    if record is None:
+        record = [[], []]
+    cards, minute = record
     t = payment.time_seconds
-    cards.add(payment.card[:16], t)
-    minute.add(t, float(payment.amount_minor))
+    ORIGIN_CARDS.add(cards, payment.card[:16], t)
+    ORIGIN_MINUTE.add(minute, t, float(payment.amount_minor))
     features = {
-        "origin_distinct_cards_1h": float(cards.distinct(t)),
-        "origin_count_1m": minute.window(t)[0],
+        "origin_distinct_cards_1h": float(ORIGIN_CARDS.distinct(cards, t)),
+        "origin_count_1m": ORIGIN_MINUTE.window(minute, t)[0],
     }
-    return features, [cards.to_list(), minute.to_list()]
+    return features, record
 
 
 def _customer_step(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
     """Per customer: number of payments and their average amount over 1, 7 and 30 days."""
-    hours, days = BucketedCounter(HOUR, 24), BucketedCounter(DAY, 30)
-    if record is not None:
-        hours.load(record[0]), days.load(record[1])
+    if record is None:
+        record = [[], []]
+    hours, days = record
     t, amount = payment.time_seconds, float(payment.amount_minor)
-    hours.add(t, amount)
-    days.add(t, amount)
+    CUSTOMER_HOURS.add(hours, t, amount)
+    CUSTOMER_DAYS.add(days, t, amount)
     features: Features = {}
-    for name, (count, total) in (("1d", hours.window(t)), ("7d", days.window(t, 7)),
-                                 ("30d", days.window(t))):
+    for name, (count, total) in (("1d", CUSTOMER_HOURS.window(hours, t)),
+                                 ("7d", CUSTOMER_DAYS.window(days, t, 7)),
+                                 ("30d", CUSTOMER_DAYS.window(days, t))):
         features[f"customer_count_{name}"] = count
         features[f"customer_avg_amount_{name}"] = total / count if count else 0.0
-    return features, [hours.to_list(), days.to_list()]
+    return features, record
 
 
 def _merchant_step(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
     """Per merchant: share of labelled-fraudulent payments over the 28 days ending 7 days ago."""
     payments, labels = _merchant_state(record)
     t = payment.time_seconds
-    payments.add(t, 1.0)
+    MERCHANT_DAYS.add(payments, t, 1.0)
     today = int(t // DAY)
     first, last = today - LABEL_DELAY_DAYS - FRAUD_WINDOW_DAYS, today - LABEL_DELAY_DAYS
-    counted = float(sum(c for i, (c, _) in payments.counts.items() if first <= i < last))
+    counted = float(sum(c for i, c, _ in payments if first <= i < last))
     frauds = float(bisect_left(labels, last, key=_label_day)
                    - bisect_left(labels, first, key=_label_day))
     features = {
@@ -130,7 +135,7 @@ def _merchant_step(record: Record | None, payment: PaymentFacts) -> tuple[Featur
         "merchant_fraud_share_28d": frauds / counted if counted else 0.0,
     }
     newest = today if record is None else max(int(record[2]), today)
-    return features, [payments.to_list(), labels, newest, MERCHANT_RECORD_VERSION]
+    return features, [payments, labels, newest, MERCHANT_RECORD_VERSION]
 
 
 def merchant_label(record: Record | None, label: LabelFacts) -> Record:
@@ -146,7 +151,7 @@ def _merchant_label(record: Record | None, label: LabelFacts) -> Record:
     horizon = newest - LABEL_DELAY_DAYS - FRAUD_WINDOW_DAYS - 1
     kept = [entry for entry in labels if entry[1] >= horizon and entry[0] != suffix]
     insort(kept, [suffix, int(label.payment_time_seconds // DAY)], key=_label_order)
-    return [payments.to_list(), kept[-MAX_MERCHANT_LABELS:], newest, MERCHANT_RECORD_VERSION]
+    return [payments, kept[-MAX_MERCHANT_LABELS:], newest, MERCHANT_RECORD_VERSION]
 
 
 MAX_MERCHANT_LABELS = 5000
@@ -162,15 +167,13 @@ def _label_order(entry: list[Any]) -> tuple[int, str]:
     return entry[1], entry[0]
 
 
-def _merchant_state(record: Record | None) -> tuple[BucketedCounter, list[list[Any]]]:
+def _merchant_state(record: Record | None) -> tuple[BucketsState, list[list[Any]]]:
     """The payments counter and the labels, [payment id suffix, day] ordered by (day, id)."""
-    payments = BucketedCounter(DAY, LABEL_DELAY_DAYS + FRAUD_WINDOW_DAYS + 1)
     if record is None:
-        return payments, []
-    payments.load(record[0])
+        return [], []
     if len(record) > 3 and record[3] == MERCHANT_RECORD_VERSION:
-        return payments, record[1]
-    return payments, sorted(([str(k), int(d)] for k, d in record[1]), key=_label_order)
+        return record[0], record[1]
+    return record[0], sorted(([str(k), int(d)] for k, d in record[1]), key=_label_order)
 
 
 Step = Callable[[Record | None, PaymentFacts], tuple[Features, Record]]
@@ -182,13 +185,17 @@ def remembering(step: Step, capacity: int) -> Step:
     gets the same features back without being counted twice. Record: [inner, names, recent]."""
 
     def run(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
-        inner, names, recent = (None, [], []) if record is None else record
-        for payment_id, values in recent:
-            if payment_id == payment.payment_id:
-                return dict(zip(names, values, strict=True)), [inner, names, recent]
+        if record is None:
+            inner, recent = None, []
+        else:
+            inner, names, recent = record
+            for payment_id, values in recent:
+                if payment_id == payment.payment_id:
+                    return dict(zip(names, values, strict=True)), record
         features, inner = step(inner, payment)
-        remembered = [*recent, [payment.payment_id, list(features.values())]][-capacity:]
-        return features, [inner, list(features), remembered]
+        recent.append([payment.payment_id, list(features.values())])
+        del recent[:-capacity]
+        return features, [inner, list(features), recent]
 
     return run
 
