@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -54,6 +55,9 @@ transaction, and at 100 payments/s a fetch held one or two entries."""
 ROUTE_GROUP = "payflow-risk-route"
 """The worker's route stage, the consumer of ``payments.requests``: its lag is the requests
 waiting for a decision."""
+IN_FLIGHT_BATCHES = 1
+"""Batches ``consume`` leaves unacknowledged while it handles the next (see ``consume``). At
+1,000 payments/s, two or four measured no better than one, within this machine's noise."""
 LABELS_GROUP = "payflow-risk-labels"
 FEATURE_LOG_GROUP = "payflow-feature-log"
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
@@ -97,11 +101,11 @@ async def consume(settings: Settings, topic: str, group: str, handle: Handler,
     most every ``COMMIT_EVERY_SECONDS`` (a commit per batch was 4 % of the worker's CPU in a
     profile), so a crash redelivers at most that much, to effects that are idempotent.
 
-    A handler that returns an acknowledgement (``Handler``) has one batch in flight: the next
-    batch is handled while Kafka acknowledges it, and its offsets count as handled only once
-    the acknowledgement returns. If it raises, that batch and the one handled after it are read
-    again. At 1,000 payments/s the worker's route waited 8 ms of each ~34 ms batch for Kafka,
-    with requests piling up meanwhile.
+    A handler that returns an acknowledgement (``Handler``) has ``IN_FLIGHT_BATCHES`` in
+    flight: the next batch is handled while Kafka acknowledges the previous, and a batch's
+    offsets count as handled only once its acknowledgement returns. If one raises, that batch
+    and those handled after it are read again. At 1,000 payments/s the worker's route waited
+    8 ms of each ~34 ms batch for Kafka, with requests piling up meanwhile.
 
     While a dependency is away, a batch is retried with backoff; a message ``handle`` fails
     on for another reason, alone, goes to ``dead_letter``. With a ``watchdog``, the process
@@ -121,52 +125,55 @@ async def consume(settings: Settings, topic: str, group: str, handle: Handler,
     watched = (watchdog.add(f"the {group} consumer", f"{settings.topic_prefix}{group}",
                             consumer.assignment, lambda: outage.ongoing)
                if watchdog is not None else None)
-    previous: InFlight | None = None
+    flying: deque[InFlight] = deque()
 
     async def handle_batch(batch: Sequence[Record]) -> Acknowledgement | None:
         return await handle(list(batch))
+
+    async def settle(keep: int) -> BaseException | None:
+        """Wait for the oldest batches in flight until ``keep`` remain, counting each as
+        handled; if one's acknowledgement fails, it and every batch after it are read again."""
+        while len(flying) > keep:
+            oldest = flying.popleft()
+            failed = await oldest.acknowledged()
+            if failed is None:
+                handled.update(oldest.offsets())
+                continue
+            for later in reversed(flying):  # the oldest rewound last: its offsets win
+                await later.acknowledged()
+                rewind(consumer, later.batches)
+            flying.clear()
+            rewind(consumer, oldest.batches)
+            return failed
+        return None
 
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=int(COMMIT_EVERY_SECONDS * 1000))
             records = [record for part in batches.values() for record in part]
-            current: InFlight | None = None
             error: BaseException | None = None
             if records:
                 try:
                     results = await apply_or_dead_letter(records, handle_batch, dead_letter, log)
-                    current = InFlight(batches, [ack for ack in results if ack is not None])
+                    flying.append(InFlight(batches, [ack for ack in results if ack is not None]))
                 except Exception as failed:
                     error = failed
                     rewind(consumer, batches)
-            if previous is not None:
-                failed_ack = await previous.acknowledged()
-                if failed_ack is None:
-                    handled.update(previous.offsets())
-                else:
-                    error = error or failed_ack
-                    if current is not None:  # read again after the batch before it
-                        await current.acknowledged()
-                        rewind(consumer, current.batches)
-                        current = None
-                    rewind(consumer, previous.batches)
-            previous = current
+            # Nothing stays in flight when idle, failing, or after a batch complete on return.
+            waiting = bool(records) and error is None and bool(flying[-1].acknowledgements)
+            error = await settle(IN_FLIGHT_BATCHES if waiting else 0) or error
             if error is not None:
                 await outage.wait(error)
                 continue
             if records:
                 outage.over()
-            if previous is not None and not previous.acknowledgements:
-                handled.update(previous.offsets())
-                previous = None
             if handled and time.monotonic() - committed >= COMMIT_EVERY_SECONDS:
                 await _commit(consumer, handled)
                 handled, committed = {}, time.monotonic()
     finally:
         if watchdog is not None:
             watchdog.remove(watched)
-        if previous is not None and await previous.acknowledged() is None:
-            handled.update(previous.offsets())
+        await settle(0)
         await _commit(consumer, handled)  # what was handled, never what was fetched and failed
         await consumer.stop()
 
