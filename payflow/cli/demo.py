@@ -53,6 +53,7 @@ def demo(
     supervisor = Supervisor(settings.home / "logs", restart=RestartPolicy())
     try:
         _start_children(settings, supervisor, key, dashboard)
+        _wait_decided(settings, supervisor, key)
         _introduce(settings, key, dashboard)
         asyncio.run(_trickle(settings, supervisor, key, rate, duration))
     except KeyboardInterrupt:
@@ -133,6 +134,40 @@ def _wait_ready(supervisor: Supervisor, what: str, url: str, timeout_seconds: fl
             pass
         time.sleep(0.5)
     typer.secho(f"demo: the {what} was not ready in {timeout_seconds:.0f} s; see "
+                f"{supervisor.log_dir}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _wait_decided(settings: Settings, supervisor: Supervisor, key: str,
+                  timeout_seconds: float = 90) -> None:
+    """Send one payment and wait until it is decided: the worker and the consumers have joined
+    their groups and own their partitions, so the trickle meets a stack that answers (before,
+    the first seconds' payments were shed with 503 or answered ``pending``)."""
+    _step("waiting for the stream worker to decide a first payment")
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    headers = {"Authorization": f"Bearer {key}"}
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+    payment_id: str | None = None
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if dead := supervisor.dead():
+            raise typer.Exit(_report_dead(dead))
+        try:
+            if payment_id is None:
+                response = httpx.post(f"{base}/v1/payments", headers=headers, timeout=10, json={
+                    "amount": 100, "currency": "usd", "description": "demo warm-up",
+                    "payment_method": {"type": "card", "card": card}})
+                if response.status_code in (201, 202):
+                    payment_id = response.json()["transaction"]["id"]
+            else:
+                response = httpx.get(f"{base}/v1/payments/{payment_id}", headers=headers,
+                                     timeout=10)
+                if response.json()["status"] != "pending":
+                    return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    typer.secho(f"demo: no payment was decided in {timeout_seconds:.0f} s; see "
                 f"{supervisor.log_dir}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 

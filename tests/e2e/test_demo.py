@@ -35,6 +35,9 @@ def test_the_demo_decides_payments_and_stops_its_children_cleanly(
     final = output.strip().splitlines()[-2]
     decided = sum(int(n) for n in re.findall(r"(?:captured|failed)=(\d+)", output[-600:]))
     assert decided >= 20, final
+    # It waited for a first payment to be decided before the trickle: none was shed.
+    assert "waiting for the stream worker to decide a first payment" in output
+    assert "http 503" not in final, final
     assert "stopped" in output
     # Nothing it started is left listening.
     for port in (api_port, dashboard_port):
