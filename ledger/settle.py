@@ -96,7 +96,8 @@ async def _settle_one(conn: AsyncConnection[Any], merchant_id: str, currency: st
         return None  # settled already for this day: nothing new
     available = merchant(merchant_id, Kind.AVAILABLE, currency)
     cursor = await conn.execute(
-        "SELECT posted_credits - posted_debits FROM accounts WHERE name = %s FOR UPDATE",
+        "SELECT posted_credits - posted_debits FROM accounts WHERE name = %s "
+        "FOR NO KEY UPDATE",  # as store.apply_balances locks it
         (available.name,),
     )
     row = await cursor.fetchone()
