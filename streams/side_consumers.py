@@ -36,7 +36,14 @@ from psycopg_pool import AsyncConnectionPool
 from ingest.contracts import DisputeEvent, UndecodableMessage, decode_event
 from ingest.topics import FEATURE_LOG, PAYMENT_EVENTS, RISK_MERCHANTS, dead_letter
 from models.facts import label_facts
-from payflow.failures import Outage, apply_or_dead_letter, consumer_pool, open_pool, rewind
+from payflow.failures import (
+    Outage,
+    apply_or_dead_letter,
+    consumer_pool,
+    is_transient,
+    open_pool,
+    rewind,
+)
 from payflow.settings import Settings
 from payflow.watchdog import Watchdog
 from streams import feature_log
@@ -126,9 +133,17 @@ async def consume(settings: Settings, topic: str, group: str, handle: Handler,
                             consumer.assignment, lambda: outage.ongoing)
                if watchdog is not None else None)
     flying: deque[InFlight] = deque()
+    isolating = False
+    """After an acknowledgement failed for a reason other than an outage (Kafka refused a
+    message): the batches read again wait for theirs within ``apply_or_dead_letter``, which
+    finds the message at fault and dead-letters it, as it does for a handler that raises."""
 
     async def handle_batch(batch: Sequence[Record]) -> Acknowledgement | None:
-        return await handle(list(batch))
+        acknowledgement = await handle(list(batch))
+        if isolating and acknowledgement is not None:
+            await acknowledgement()
+            return None
+        return acknowledgement
 
     async def settle(keep: int) -> BaseException | None:
         """Wait for the oldest batches in flight until ``keep`` remain, counting each as
@@ -163,10 +178,13 @@ async def consume(settings: Settings, topic: str, group: str, handle: Handler,
             waiting = bool(records) and error is None and bool(flying[-1].acknowledgements)
             error = await settle(IN_FLIGHT_BATCHES if waiting else 0) or error
             if error is not None:
-                await outage.wait(error)
+                isolating = not is_transient(error)
+                if not isolating:
+                    await outage.wait(error)
                 continue
             if records:
                 outage.over()
+                isolating = False
             if handled and time.monotonic() - committed >= COMMIT_EVERY_SECONDS:
                 await _commit(consumer, handled)
                 handled, committed = {}, time.monotonic()

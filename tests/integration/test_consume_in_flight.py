@@ -187,3 +187,44 @@ def test_a_batch_whose_acknowledgement_fails_is_read_again_and_never_committed(
     assert failed[0] == str(len(first)).encode()
     values = [value for batch in after for value in batch]
     assert values == [str(index).encode() for index in range(len(first), MESSAGES)]
+
+
+def test_a_message_kafka_refuses_for_good_is_dead_lettered_and_the_rest_goes_on(
+    environment: IsolatedEnvironment,
+) -> None:
+    """An acknowledgement that fails for a reason other than an outage (the broker rejecting
+    one message, say) is not retried forever: the batches are read again, each waiting for
+    its acknowledgement, and the message at fault goes to the dead letters alone."""
+    settings, group = environment.settings, f"test-in-flight-{uuid.uuid4().hex[:8]}"
+    poison = b"13"
+    handled: list[bytes] = []
+    letters: list[tuple[bytes, str]] = []
+
+    async def handle(records: list[Record]) -> Acknowledgement:
+        values = [record.value or b"" for record in records]
+        handled.extend(values)
+
+        async def acknowledged() -> None:
+            if poison in values:
+                raise ValueError("the broker rejected a message (simulated)")
+
+        return acknowledged
+
+    async def dead_letter(record: Record, reason: str) -> None:
+        letters.append((record.value or b"", reason))
+
+    async def scenario() -> None:
+        async with filled_topic(settings) as topic:
+            task = asyncio.create_task(consume(settings, topic, group, handle, dead_letter,
+                                               max_records=BATCH))
+            try:
+                async def all_committed() -> bool:
+                    return await committed(settings, group, topic) == MESSAGES
+
+                await until(all_committed, f"offset {MESSAGES} committed")
+            finally:
+                await stop(task)
+
+    asyncio.run(scenario())
+    assert letters == [(poison, "ValueError: the broker rejected a message (simulated)")]
+    assert set(handled) == {str(index).encode() for index in range(MESSAGES)}
