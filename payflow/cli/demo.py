@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 
 import httpx
 import typer
@@ -122,24 +123,12 @@ def _start_children(settings: Settings, supervisor: Supervisor, key: str, dashbo
                     f"http://{settings.api_host}:{settings.dashboard_port}/_stcore/health")
 
 
-def _wait_ready(supervisor: Supervisor, what: str, url: str, timeout_seconds: float = 90) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if dead := supervisor.dead():
-            raise typer.Exit(_report_dead(dead))
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    typer.secho(f"demo: the {what} was not ready in {timeout_seconds:.0f} s; see "
-                f"{supervisor.log_dir}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+def _wait_ready(supervisor: Supervisor, what: str, url: str) -> None:
+    _until(supervisor, lambda: httpx.get(url, timeout=2).status_code == 200,
+           f"the {what} was not ready")
 
 
-def _wait_decided(settings: Settings, supervisor: Supervisor, key: str,
-                  timeout_seconds: float = 90) -> None:
+def _wait_decided(settings: Settings, supervisor: Supervisor, key: str) -> None:
     """Send one payment and wait until it is decided: the worker and the consumers have joined
     their groups and own their partitions, so the trickle meets a stack that answers (before,
     the first seconds' payments were shed with 503 or answered ``pending``)."""
@@ -147,28 +136,38 @@ def _wait_decided(settings: Settings, supervisor: Supervisor, key: str,
     base = f"http://{settings.api_host}:{settings.api_port}"
     headers = {"Authorization": f"Bearer {key}"}
     card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
-    payment_id: str | None = None
+    sent: list[str] = []
+
+    def decided() -> bool:
+        if not sent:
+            response = httpx.post(f"{base}/v1/payments", headers=headers, timeout=10, json={
+                "amount": 100, "currency": "usd", "description": "demo warm-up",
+                "payment_method": {"type": "card", "card": card}})
+            if response.status_code in (201, 202):
+                sent.append(response.json()["transaction"]["id"])
+            return False
+        response = httpx.get(f"{base}/v1/payments/{sent[0]}", headers=headers, timeout=10)
+        return bool(response.json()["status"] != "pending")
+
+    _until(supervisor, decided, "no payment was decided")
+
+
+def _until(supervisor: Supervisor, done: Callable[[], bool], failure: str,
+           timeout_seconds: float = 90) -> None:
+    """Call ``done`` every half second until it says so (an HTTP error counts as not yet); end
+    the demo if a child has died, or with ``failure`` after ``timeout_seconds``."""
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if dead := supervisor.dead():
             raise typer.Exit(_report_dead(dead))
         try:
-            if payment_id is None:
-                response = httpx.post(f"{base}/v1/payments", headers=headers, timeout=10, json={
-                    "amount": 100, "currency": "usd", "description": "demo warm-up",
-                    "payment_method": {"type": "card", "card": card}})
-                if response.status_code in (201, 202):
-                    payment_id = response.json()["transaction"]["id"]
-            else:
-                response = httpx.get(f"{base}/v1/payments/{payment_id}", headers=headers,
-                                     timeout=10)
-                if response.json()["status"] != "pending":
-                    return
+            if done():
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    typer.secho(f"demo: no payment was decided in {timeout_seconds:.0f} s; see "
-                f"{supervisor.log_dir}", fg=typer.colors.RED, err=True)
+    typer.secho(f"demo: {failure} in {timeout_seconds:.0f} s; see {supervisor.log_dir}",
+                fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
 

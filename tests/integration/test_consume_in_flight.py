@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
 from payflow.settings import Settings
-from streams.side_consumers import Acknowledgement, Record, consume
+from streams.side_consumers import Acknowledgement, DeadLetterer, Record, consume
 from tests.harness import IsolatedEnvironment
 
 pytestmark = pytest.mark.integration
@@ -73,17 +73,26 @@ async def no_dead_letters(record: Record, reason: str) -> None:
     raise AssertionError(f"dead-lettered {record.value!r}: {reason}")
 
 
-def consuming(settings: Settings, topic: str, group: str,
-              handle: Callable[[list[Record]], Coroutine[Any, Any, Acknowledgement]],
-              ) -> asyncio.Task[None]:
-    return asyncio.create_task(consume(settings, topic, group, handle, no_dead_letters,
+@contextlib.asynccontextmanager
+async def consuming(settings: Settings, topic: str, group: str,
+                    handle: Callable[[list[Record]], Coroutine[Any, Any, Acknowledgement]],
+                    dead_letter: DeadLetterer = no_dead_letters) -> AsyncIterator[None]:
+    """``consume`` running as a task until the block ends."""
+    task = asyncio.create_task(consume(settings, topic, group, handle, dead_letter,
                                        max_records=BATCH))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+async def until_all_committed(settings: Settings, group: str, topic: str) -> None:
+    async def all_committed() -> bool:
+        return await committed(settings, group, topic) == MESSAGES
+
+    await until(all_committed, f"offset {MESSAGES} committed")
 
 
 def test_the_next_batch_is_handled_before_the_previous_is_acknowledged_and_committed(
@@ -104,24 +113,16 @@ def test_the_next_batch_is_handled_before_the_previous_is_acknowledged_and_commi
         return acknowledged
 
     async def scenario() -> None:
-        async with filled_topic(settings) as topic:
-            task = consuming(settings, topic, group, handle)
-            try:
-                async def second_batch_handled() -> bool:
-                    return len(handled) >= 2
+        async def second_batch_handled() -> bool:
+            return len(handled) >= 2
 
-                await until(second_batch_handled, "a second batch handled")
-                await asyncio.sleep(1.5)  # three commit intervals
-                assert await committed(settings, group, topic) == -1, \
-                    "an offset was committed before the first batch was acknowledged"
-                release.set()
-
-                async def all_committed() -> bool:
-                    return await committed(settings, group, topic) == MESSAGES
-
-                await until(all_committed, f"offset {MESSAGES} committed")
-            finally:
-                await stop(task)
+        async with filled_topic(settings) as topic, consuming(settings, topic, group, handle):
+            await until(second_batch_handled, "a second batch handled")
+            await asyncio.sleep(1.5)  # three commit intervals
+            assert await committed(settings, group, topic) == -1, \
+                "an offset was committed before the first batch was acknowledged"
+            release.set()
+            await until_all_committed(settings, group, topic)
 
     asyncio.run(scenario())
     values = [value for batch in handled for value in batch]
@@ -164,23 +165,14 @@ def test_a_batch_whose_acknowledgement_fails_is_read_again_and_never_committed(
 
     async def scenario() -> None:
         async with filled_topic(settings) as topic:
-            task = consuming(settings, topic, group, refusing)
-            try:
+            async with consuming(settings, topic, group, refusing):
                 async def read_again_twice() -> bool:
                     return sum(batch[:1] == refused[:1] for batch in handled) >= 3
 
                 await until(read_again_twice, "the refused batch read twice more")
-            finally:
-                await stop(task)
             assert await committed(settings, group, topic) == len(handled[0])
-            task = consuming(settings, topic, group, accepting)
-            try:
-                async def all_committed() -> bool:
-                    return await committed(settings, group, topic) == MESSAGES
-
-                await until(all_committed, f"offset {MESSAGES} committed")
-            finally:
-                await stop(task)
+            async with consuming(settings, topic, group, accepting):
+                await until_all_committed(settings, group, topic)
 
     asyncio.run(scenario())
     first, failed = handled[0], handled[1]
@@ -214,16 +206,9 @@ def test_a_message_kafka_refuses_for_good_is_dead_lettered_and_the_rest_goes_on(
         letters.append((record.value or b"", reason))
 
     async def scenario() -> None:
-        async with filled_topic(settings) as topic:
-            task = asyncio.create_task(consume(settings, topic, group, handle, dead_letter,
-                                               max_records=BATCH))
-            try:
-                async def all_committed() -> bool:
-                    return await committed(settings, group, topic) == MESSAGES
-
-                await until(all_committed, f"offset {MESSAGES} committed")
-            finally:
-                await stop(task)
+        async with (filled_topic(settings) as topic,
+                    consuming(settings, topic, group, handle, dead_letter)):
+            await until_all_committed(settings, group, topic)
 
     asyncio.run(scenario())
     assert letters == [(poison, "ValueError: the broker rejected a message (simulated)")]
