@@ -43,9 +43,15 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
+def key_hash(key: bytes) -> int:
+    """What Kafka's default partitioner reduces modulo the partition count: one hash serves
+    every topic a key is sent to."""
+    return murmur2(key) & 0x7FFFFFFF
+
+
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition of ``partitions`` Kafka's default partitioner gives ``key``."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return key_hash(key) % partitions
 
 
 def partitioner(key: bytes | None, all_partitions: Sequence[int],

@@ -62,8 +62,8 @@ def _card_step(record: Record | None, payment: PaymentFacts) -> tuple[Features, 
     since = NO_PREVIOUS_SECONDS if previous is None else min(max(t - previous, 0.0),
                                                              NO_PREVIOUS_SECONDS)
     country = payment.country
-    new_country = country is not None and bool(countries) and not RecencySet.holds(countries,
-                                                                                   country)
+    new_country = country is not None and bool(countries) and not CARD_COUNTRIES.holds(
+        countries, country)
     features: Features = {
         "card_history_count": moments[0],
         "card_seconds_since_previous": since,

@@ -28,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from payflow.failures import Outage
 from payflow.liveness import Offsets, ProgressWatch, Stall
 from payflow.settings import Settings
+from payflow.tasks import running
 
 log = logging.getLogger(__name__)
 STUCK_EXIT_STATUS = 75
@@ -122,13 +123,8 @@ async def watching(settings: Settings, name: str, consumer: AIOKafkaConsumer, gr
     watchdog = Watchdog(settings)
     watchdog.add(name, group, consumer.assignment,
                  lambda: any(outage.ongoing for outage in outages))
-    task = asyncio.create_task(watchdog.run(), name="liveness")
-    try:
+    async with running(watchdog.run(), name="liveness"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def stuck_line(name: str, stall: Stall, limit_seconds: float, detail: str = "") -> str:

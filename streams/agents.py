@@ -34,8 +34,6 @@ from aiokafka import ConsumerRecord
 from faust.types import TP
 
 from ingest.topics import (
-    FEATURE_LOG,
-    PAYMENT_DECISIONS,
     PAYMENT_REQUESTS,
     RISK_CARDS,
     RISK_CUSTOMERS,
@@ -57,6 +55,7 @@ from streams.stages import (
     Flushed,
     Outgoing,
     StageTopics,
+    decision_messages,
     entity_batch,
     isolating,
     merchant_batch,
@@ -152,14 +151,7 @@ class Wiring:
 
     def decisions(self, cases: list[RiskCase]) -> list[Outgoing]:
         """The decision and feature-log messages of complete cases, from one scoring."""
-        prefix = self.settings.topic_prefix
-        decisions, logged = PAYMENT_DECISIONS.name_for(prefix), FEATURE_LOG.name_for(prefix)
-        out: list[Outgoing] = []
-        for decided in self.engine.decide(cases):
-            key = decided.key()
-            out.append((decisions, None, key, decided.encode(), None))
-            out.append((logged, None, key, decided.log_entry(), None))
-        return out
+        return decision_messages(self.engine.decide(cases), self.settings.topic_prefix)
 
     def batch_handler(self, work: Work) -> Callable[[Sequence[Any]], Awaitable[Acknowledgement]]:
         """What an agent or the route does with each batch: ``work`` on the stage partitions

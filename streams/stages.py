@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +33,10 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from ingest.contracts import UndecodableMessage, decode_request
-from ingest.partitioning import partition_for
+from ingest.partitioning import key_hash, partition_for
 from ingest.topics import (
+    FEATURE_LOG,
+    PAYMENT_DECISIONS,
     RISK_CARDS,
     RISK_CUSTOMERS,
     RISK_MERCHANTS,
@@ -57,6 +59,7 @@ from models.features import (
     payment_features,
 )
 from streams.cases import RiskCase, decode_bundle, encode_bundle, label_list
+from streams.engine import Decided
 from streams.tables import PartitionStore, RiskTables
 
 log = logging.getLogger(__name__)
@@ -265,6 +268,20 @@ class BatchState:
     def flush(self) -> Flushed:
         return [(records, records.flush()) for records in self.records.values()
                 if records.records]
+
+
+def decision_messages(decided: Iterable[Decided], prefix: str) -> list[Outgoing]:
+    """Each decision and its feature-log entry, both keyed by payment id, to the partitions
+    Kafka's default partitioner gives that key (hashed once for both topics, not once per
+    send by the producer)."""
+    decisions, logged = PAYMENT_DECISIONS.name_for(prefix), FEATURE_LOG.name_for(prefix)
+    out: list[Outgoing] = []
+    for each in decided:
+        key = each.key()
+        hashed = key_hash(key)
+        out.append((decisions, hashed % PAYMENT_DECISIONS.partitions, key, each.encode(), None))
+        out.append((logged, hashed % FEATURE_LOG.partitions, key, each.log_entry(), None))
+    return out
 
 
 StageRun = Callable[[Sequence[Any]], tuple[list[Outgoing], Flushed]]

@@ -136,17 +136,18 @@ def _wait_decided(settings: Settings, supervisor: Supervisor, key: str) -> None:
     base = f"http://{settings.api_host}:{settings.api_port}"
     headers = {"Authorization": f"Bearer {key}"}
     card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
-    sent: list[str] = []
+    payment_id: str | None = None
 
     def decided() -> bool:
-        if not sent:
+        nonlocal payment_id
+        if payment_id is None:
             response = httpx.post(f"{base}/v1/payments", headers=headers, timeout=10, json={
                 "amount": 100, "currency": "usd", "description": "demo warm-up",
                 "payment_method": {"type": "card", "card": card}})
             if response.status_code in (201, 202):
-                sent.append(response.json()["transaction"]["id"])
+                payment_id = response.json()["transaction"]["id"]
             return False
-        response = httpx.get(f"{base}/v1/payments/{sent[0]}", headers=headers, timeout=10)
+        response = httpx.get(f"{base}/v1/payments/{payment_id}", headers=headers, timeout=10)
         return bool(response.json()["status"] != "pending")
 
     _until(supervisor, decided, "no payment was decided")

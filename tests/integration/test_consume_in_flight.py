@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
 from payflow.settings import Settings
+from payflow.tasks import running
 from streams.side_consumers import Acknowledgement, DeadLetterer, Record, consume
 from tests.harness import IsolatedEnvironment
 
@@ -78,14 +79,8 @@ async def consuming(settings: Settings, topic: str, group: str,
                     handle: Callable[[list[Record]], Coroutine[Any, Any, Acknowledgement]],
                     dead_letter: DeadLetterer = no_dead_letters) -> AsyncIterator[None]:
     """``consume`` running as a task until the block ends."""
-    task = asyncio.create_task(consume(settings, topic, group, handle, dead_letter,
-                                       max_records=BATCH))
-    try:
+    async with running(consume(settings, topic, group, handle, dead_letter, max_records=BATCH)):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def until_all_committed(settings: Settings, group: str, topic: str) -> None:
