@@ -48,6 +48,7 @@ from streams.batching import take_batches
 from streams.cases import RiskCase
 from streams.engine import DecisionEngine
 from streams.registry_watch import RegistryWatch
+from streams.sending import PartitionBatches, SentBatch, acknowledged
 from streams.side_consumers import ROUTE_GROUP, Acknowledgement, consume, forward_labels
 from streams.stages import (
     BatchRecords,
@@ -62,6 +63,7 @@ from streams.stages import (
     route_batch,
 )
 from streams.tables import RiskTables
+from streams.transport import aiokafka_producer
 
 log = logging.getLogger(__name__)
 Work = Callable[[Sequence[Any], BatchState], tuple[list[Outgoing], list[RiskCase]]]
@@ -73,21 +75,30 @@ class Sending:
     """A batch's messages handed to the producer, not yet acknowledged."""
 
     pending: list[Awaitable[Any]]
-    logged: list[tuple[BatchRecords, list[Awaitable[Any]]]]
+    batches: list[SentBatch]
+    changelogs: dict[str, BatchRecords]
+    """Each table's records, by the name of its changelog topic."""
 
 
 async def append(app: faust.App, messages: Sequence[Outgoing],
                  flushed: Flushed | None = None) -> Sending:
-    """Hand ``messages`` and the tables' changelog writes to the producer, in order."""
-    pending = [await app.producer.send(topic, key, value, partition, None, headers)
-               for topic, partition, key, value, headers in messages]
-    logged = []
+    """Hand ``messages`` and the tables' changelog writes to the producer, a record batch per
+    topic partition (``streams.sending``); in order within each partition. A message without a
+    partition (a dead letter, keyed, with headers) goes alone through Faust's ``send``."""
+    batches = PartitionBatches(aiokafka_producer(app))
+    pending = []
+    for topic, partition, key, value, headers in messages:
+        if partition is None or headers:
+            pending.append(await app.producer.send(topic, key, value, partition, None, headers))
+        else:
+            batches.add(topic, partition, key, value)
+    changelogs = {}
     for records, writes in flushed or ():
         changelog = records.table.changelog_topic.get_topic_name()
-        logged.append((records, [await app.producer.send(changelog, key, value, partition,
-                                                         None, None)
-                                 for partition, key, value in writes]))
-    return Sending(pending, logged)
+        changelogs[changelog] = records
+        for partition, key, value in writes:
+            batches.add(changelog, partition, key, value)
+    return Sending(pending, await batches.send(), changelogs)
 
 
 async def confirm(sending: Sending) -> None:
@@ -95,13 +106,10 @@ async def confirm(sending: Sending) -> None:
     changelog offset per partition in its local store, so that a restart replays only what
     came after it."""
     await asyncio.gather(*sending.pending)
-    for records, futures in sending.logged:
-        newest: dict[int, int] = {}
-        for metadata in await asyncio.gather(*futures):
-            newest[metadata.partition] = max(metadata.offset, newest.get(metadata.partition, -1))
-        changelog = records.table.changelog_topic.get_topic_name()
-        for partition, offset in newest.items():
-            records.table.data.set_persisted_offset(TP(changelog, partition), offset)
+    for (topic, partition), offset in (await acknowledged(sending.batches)).items():
+        records = sending.changelogs.get(topic)
+        if records is not None:
+            records.table.data.set_persisted_offset(TP(topic, partition), offset)
 
 
 async def send_all(app: faust.App, messages: Sequence[Outgoing]) -> None:
