@@ -20,6 +20,8 @@ only the labels known by then: labels arrive late, and a feature must not see th
 from __future__ import annotations
 
 import math
+import struct
+from binascii import a2b_base64, b2a_base64
 from bisect import bisect_left, insort
 from collections.abc import Callable
 from operator import itemgetter
@@ -177,36 +179,65 @@ def _merchant_state(record: Record | None) -> tuple[BucketsState, list[list[Any]
 
 
 Step = Callable[[Record | None, PaymentFacts], tuple[Features, Record]]
+PACKED = 2
+"""In a remembering record's second place: its recent features are packed (``remembering``).
+Records written before held the step's feature names there, and each recent vector as a list."""
 
 
-def remembering(step: Step, capacity: int) -> Step:
+def remembering(step: Step, capacity: int, names: tuple[str, ...]) -> Step:
     """``step`` made idempotent per payment: the record also keeps the features of its last
     ``capacity`` payments, and a payment seen again (a redelivery after a crash or rebalance)
-    gets the same features back without being counted twice. Record: [inner, names, recent]."""
+    gets the same features back without being counted twice. ``names`` are the step's
+    features. Record: [inner, PACKED, [[payment id, packed features], ...]].
+
+    A recent vector is read back only for a redelivery, so it is stored as one string (the
+    doubles in ``names`` order, base64): a list of floats cost the worker an object per value
+    to decode, encode and free with every record, and the names with it. Both are exact. A
+    record of the previous format ([inner, names, [[payment id, [value, ...]], ...]]) still
+    reads, and is written back in this one; its old vectors stay lists until they age out."""
+    layout = struct.Struct(f"<{len(names)}d")
+
+    def recall(stored_names: Any, values: Any) -> Features:
+        if isinstance(values, str):
+            return dict(zip(names, layout.unpack(a2b_base64(values)), strict=True))
+        return dict(zip(stored_names if isinstance(stored_names, list) else names, values,
+                        strict=True))
 
     def run(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
         if record is None:
             inner, recent = None, []
         else:
-            inner, names, recent = record
+            inner, stored_names, recent = record
             for payment_id, values in recent:
                 if payment_id == payment.payment_id:
-                    return dict(zip(names, values, strict=True)), record
+                    return recall(stored_names, values), record
         features, inner = step(inner, payment)
-        recent.append([payment.payment_id, list(features.values())])
+        assert len(features) == len(names), (names, features)
+        packed = b2a_base64(layout.pack(*[features[name] for name in names]), newline=False)
+        recent.append([payment.payment_id, packed.decode("ascii")])
         del recent[:-capacity]
-        return features, [inner, list(features), recent]
+        return features, [inner, PACKED, recent]
 
     return run
 
 
-card_features = remembering(_card_step, 4)
+CARD_FEATURES = (
+    "card_history_count", "card_seconds_since_previous", "card_amount_mean", "card_amount_std",
+    "amount_zscore", "new_country", "card_count_1m", "card_amount_1m", "card_count_1h",
+    "card_amount_1h", "card_count_24h", "card_amount_24h", "card_distinct_merchants_24h",
+    "card_distinct_ips_24h",
+)  # fmt: skip
+ORIGIN_FEATURES = ("origin_distinct_cards_1h", "origin_count_1m")
+CUSTOMER_FEATURES = tuple(f"customer_{kind}_{name}" for name in ("1d", "7d", "30d")
+                          for kind in ("count", "avg_amount"))
+MERCHANT_FEATURES = ("merchant_payments_28d", "merchant_fraud_share_28d")
+card_features = remembering(_card_step, 4, CARD_FEATURES)
 """Per card (see ``_card_step``), idempotent per payment."""
-origin_features = remembering(_origin_step, 32)
+origin_features = remembering(_origin_step, 32, ORIGIN_FEATURES)
 """Per IP address or device (see ``_origin_step``), idempotent per payment."""
-customer_features = remembering(_customer_step, 4)
+customer_features = remembering(_customer_step, 4, CUSTOMER_FEATURES)
 """Per customer (see ``_customer_step``), idempotent per payment."""
-merchant_features = remembering(_merchant_step, 32)
+merchant_features = remembering(_merchant_step, 32, MERCHANT_FEATURES)
 """Per merchant (see ``_merchant_step``), idempotent per payment."""
 
 
@@ -228,7 +259,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 """Every feature, in the order of a model's input vector."""
 
-ABSENT_ORIGIN: Features = {"origin_distinct_cards_1h": 0.0, "origin_count_1m": 0.0}
+ABSENT_ORIGIN: Features = dict.fromkeys(ORIGIN_FEATURES, 0.0)
 """Origin features of a payment with neither IP address nor device id."""
 ABSENT_CUSTOMER: Features = {
     f"customer_{kind}_{name}": 0.0 for kind in ("count", "avg_amount") for name in

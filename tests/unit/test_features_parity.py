@@ -10,8 +10,13 @@ from models.facts import LabelFacts, PaymentFacts
 from models.features import (
     ABSENT_CUSTOMER,
     ABSENT_ORIGIN,
+    CARD_FEATURES,
     FEATURE_NAMES,
+    MERCHANT_FEATURES,
+    ORIGIN_FEATURES,
+    PACKED,
     Record,
+    Step,
     card_features,
     customer_features,
     merchant_features,
@@ -148,6 +153,49 @@ def test_a_redelivered_payment_gets_the_same_features_and_counts_once(
     once = [vector(f) for _, f in replay(ordered)]
     twice = {p.payment_id: vector(f) for p, f in replay(redelivered)}
     assert [twice[p.payment_id] for p in ordered] == once
+
+
+def copied(record: Record) -> Record:
+    """A copy, as a table read gives (a step updates the record it is given)."""
+    return orjson.loads(orjson.dumps(record))
+
+
+def previous_format(record: Record, step: Step, names: tuple[str, ...]) -> Record:
+    """``record`` as records were written before their recent features were packed: the
+    step's feature names in second place, and each recent vector a list of floats."""
+    inner, packed, recent = record
+    assert packed == PACKED
+    unpacked = []
+    for payment_id, _ in recent:
+        features, _ = step(copied(record), payment(int(payment_id[4:]), T0))
+        unpacked.append([payment_id, [features[name] for name in names]])
+    return copied([inner, list(names), unpacked])
+
+
+def test_a_record_of_the_previous_format_reads_the_same_and_is_written_packed() -> None:
+    """Records written before the packed format (the feature names in every record, each
+    remembered vector a list) are still in the tables after an upgrade: a redelivered payment
+    gets its features back from them, a new payment sees the same history as in a packed
+    record, and the record is written back packed, its old entries still readable."""
+    for step, names in ((card_features, CARD_FEATURES), (origin_features, ORIGIN_FEATURES),
+                        (merchant_features, MERCHANT_FEATURES)):
+        record: Record | None = None
+        firsts = {}
+        for i in range(3):
+            firsts[f"pay_{i}"], record = step(record, payment(i, T0 + 60 * i))
+        assert record is not None and record[1] == PACKED
+        assert names[0].encode() not in orjson.dumps(record), "feature names in the record"
+        old = previous_format(record, step, names)
+        for payment_id, features in firsts.items():
+            again, same = step(copied(old), payment(int(payment_id[4:]), T0))
+            assert again == features and same[1] == list(names), "counted twice"
+        from_old, written = step(copied(old), payment(3, T0 + 240))
+        from_new, _ = step(copied(record), payment(3, T0 + 240))
+        assert from_old == from_new
+        assert written[1] == PACKED and isinstance(written[2][-1][1], str)
+        for payment_id, features in firsts.items():  # old entries, now in a packed record
+            again, _ = step(copied(written), payment(int(payment_id[4:]), T0))
+            assert again == features
 
 
 def test_two_merchants_customers_with_the_same_id_are_counted_apart() -> None:
