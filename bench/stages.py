@@ -21,7 +21,6 @@ import random
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -32,6 +31,7 @@ from bench.streams import synthetic_request
 from streams.app import quiet_garbage_collector
 from streams.engine import DecisionEngine
 from streams.stages import BatchState, Stage, StageTopics, decision_messages, route_batch
+from streams.tables import PartitionStore, RiskStores, WriteBehind
 
 MAX_PAYMENTS = 200_000
 T0 = 1_790_000_000.0
@@ -78,7 +78,8 @@ def measure(payments: int = 20_000, batch: int = 500) -> dict[str, Any]:
                   "origins": LocalTable(Path(root), topics.origins),
                   "customers": LocalTable(Path(root), topics.customers),
                   "merchants": LocalTable(Path(root), topics.merchants)}
-        state = BatchState(SimpleNamespace(**tables))  # type: ignore[arg-type]
+        stores = RiskStores(*(WriteBehind(PartitionStore(table)) for table in tables.values()))
+        state = BatchState(stores)
         state.owned = topics.every_partition()
         decided = 0
         try:

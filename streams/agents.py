@@ -31,7 +31,6 @@ from typing import Any
 
 import faust
 from aiokafka import ConsumerRecord
-from faust.types import TP
 
 from ingest.topics import (
     PAYMENT_REQUESTS,
@@ -51,7 +50,6 @@ from streams.registry_watch import RegistryWatch
 from streams.sending import PartitionBatches, SentBatch, acknowledged
 from streams.side_consumers import ROUTE_GROUP, Acknowledgement, consume, forward_labels
 from streams.stages import (
-    BatchRecords,
     BatchState,
     Flushed,
     Outgoing,
@@ -62,7 +60,7 @@ from streams.stages import (
     merchant_batch,
     route_batch,
 )
-from streams.tables import RiskTables
+from streams.tables import RiskStores, RiskTables, WriteBehind
 from streams.transport import aiokafka_producer
 
 log = logging.getLogger(__name__)
@@ -76,8 +74,8 @@ class Sending:
 
     pending: list[Awaitable[Any]]
     batches: list[SentBatch]
-    changelogs: dict[str, BatchRecords]
-    """Each table's records, by the name of its changelog topic."""
+    changelogs: dict[str, tuple[WriteBehind, int]]
+    """Each table's store and its generation when the batch was sent, by changelog topic."""
 
 
 async def append(app: faust.App, messages: Sequence[Outgoing],
@@ -94,22 +92,23 @@ async def append(app: faust.App, messages: Sequence[Outgoing],
             batches.add(topic, partition, key, value)
     changelogs = {}
     for records, writes in flushed or ():
-        changelog = records.table.changelog_topic.get_topic_name()
-        changelogs[changelog] = records
+        store = records.store
+        changelogs[store.changelog] = (store, store.generation)
         for partition, key, value in writes:
-            batches.add(changelog, partition, key, value)
+            batches.add(store.changelog, partition, key, value)
     return Sending(pending, await batches.send(), changelogs)
 
 
 async def confirm(sending: Sending) -> None:
-    """Wait until Kafka has acknowledged every message; then note each table's newest
-    changelog offset per partition in its local store, so that a restart replays only what
-    came after it."""
+    """Wait until Kafka has acknowledged every message; then tell each table's store the
+    newest changelog offset per partition, which it writes to RocksDB with the values (so that
+    a restart replays only what came after it)."""
     await asyncio.gather(*sending.pending)
     for (topic, partition), offset in (await acknowledged(sending.batches)).items():
-        records = sending.changelogs.get(topic)
-        if records is not None:
-            records.table.data.set_persisted_offset(TP(topic, partition), offset)
+        changelog = sending.changelogs.get(topic)
+        if changelog is not None:
+            store, generation = changelog
+            store.acknowledged(partition, offset, generation)
 
 
 async def send_all(app: faust.App, messages: Sequence[Outgoing]) -> None:
@@ -124,6 +123,7 @@ class Wiring:
     settings: Settings
     topics: StageTopics
     tables: RiskTables
+    stores: RiskStores
     engine: DecisionEngine
     watchdog: Watchdog
     tables_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -168,7 +168,7 @@ class Wiring:
         handed to the producer in order. It returns the wait for Kafka's acknowledgement, which
         must return before the batch is committed; the route takes its next batch meanwhile
         (``streams.side_consumers.consume``), an agent does not."""
-        state = BatchState(self.tables)
+        state = BatchState(self.stores)
 
         def run_batch(events: Sequence[Any]) -> tuple[list[Outgoing], Flushed]:
             out, complete = work(events, state)
@@ -201,8 +201,9 @@ class Wiring:
 def register_agents(app: faust.App, settings: Settings) -> None:
     """Declare the worker's topics, tables, agents and tasks on ``app``."""
     engine = DecisionEngine(settings.card_fingerprint_key.get_secret_value().encode())
-    wiring = Wiring(app, settings, StageTopics.for_prefix(settings.topic_prefix),
-                    RiskTables.create(app), engine, Watchdog(settings))
+    tables = RiskTables.create(app)
+    wiring = Wiring(app, settings, StageTopics.for_prefix(settings.topic_prefix), tables,
+                    RiskStores.of(tables), engine, Watchdog(settings))
     route(wiring)
     for topic in (RISK_CARDS, RISK_ORIGINS, RISK_CUSTOMERS):
         entity(wiring, topic)
@@ -210,6 +211,7 @@ def register_agents(app: faust.App, settings: Settings) -> None:
     side_consumers(wiring)
     follow_registry(wiring)
     liveness(wiring)
+    write_held_records_on_revocation(wiring)
 
 
 def route(w: Wiring) -> None:
@@ -283,6 +285,18 @@ def follow_registry(w: Wiring) -> None:
 
     w.app.task(follow_promotions)
     w.app.timer(w.settings.model_check_seconds)(check_registry)
+
+
+def write_held_records_on_revocation(w: Wiring) -> None:
+    """Faust revokes partitions at the start of every rebalance, before it recovers any table
+    partition from its changelog: the tables' stores write what they hold then
+    (``streams.tables.WriteBehind``), while every partition's database is still open, and a
+    recovery never finds older values written over its own afterwards."""
+
+    def write_held(app: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        w.stores.revoked()
+
+    w.app.on_partitions_revoked.connect(write_held)
 
 
 def liveness(w: Wiring) -> None:

@@ -60,7 +60,7 @@ from models.features import (
 )
 from streams.cases import RiskCase, decode_bundle, encode_bundle, label_list
 from streams.engine import Decided
-from streams.tables import PartitionStore, RiskTables
+from streams.tables import RiskStores, WriteBehind
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, int | None, bytes | None, bytes, dict[str, bytes] | None]
@@ -154,14 +154,14 @@ class BatchRecords:
     """One table's records for one batch: read once, written once per key, each in the
     partition of the message that carried its key.
 
-    ``flush`` writes the local store and returns the changelog messages for the caller to send
-    with the batch's other messages (measured: Faust's own path queues each table write and
-    sends it alone, which throttles a busy stage; see performance-facts.md).
+    ``flush`` hands the records to the table's ``WriteBehind`` and returns the changelog
+    messages for the caller to send with the batch's other messages (measured: Faust's own
+    path queues each table write and sends it alone, which throttles a busy stage; see
+    performance-facts.md).
     """
 
-    def __init__(self, table: Any) -> None:
-        self.table = table
-        self.store = PartitionStore(table)
+    def __init__(self, store: WriteBehind) -> None:
+        self.store = store
         self.records: dict[str, tuple[int, Record]] = {}
 
     def get(self, key: str, partition: int) -> Record | None:
@@ -174,16 +174,17 @@ class BatchRecords:
         self.records[key] = (partition, record)
 
     def flush(self) -> list[ChangelogWrite]:
-        """Write every record to the local store, one write batch per partition; the changelog
-        messages to send."""
+        """Hold every record for the local store (written when due); the changelog messages
+        to send."""
         writes = [(partition, key.encode(), orjson.dumps(record))
                   for key, (partition, record) in self.records.items()]
         by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
         for partition, raw_key, value in writes:
             by_partition.setdefault(partition, []).append((raw_key, value))
         for partition, items in by_partition.items():
-            self.store.put_many(partition, items)
+            self.store.hold(partition, items)
         self.records.clear()
+        self.store.write_if_due()
         return writes
 
 
@@ -229,10 +230,10 @@ class BatchState:
     work is synchronous, so two agents never interleave their reads and writes of a record.
     """
 
-    def __init__(self, tables: RiskTables) -> None:
-        self.records = {CARDS: BatchRecords(tables.cards), ORIGINS: BatchRecords(tables.origins),
-                        CUSTOMERS: BatchRecords(tables.customers),
-                        MERCHANTS: BatchRecords(tables.merchants)}
+    def __init__(self, stores: RiskStores) -> None:
+        self.records = {CARDS: BatchRecords(stores.cards), ORIGINS: BatchRecords(stores.origins),
+                        CUSTOMERS: BatchRecords(stores.customers),
+                        MERCHANTS: BatchRecords(stores.merchants)}
         self.owned: frozenset[tuple[str, int]] = frozenset()
 
     def apply(self, stage: str, case: RiskCase, partition: int) -> None:

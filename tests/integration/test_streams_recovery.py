@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from ingest.contracts import PaymentRequested
 from models import registry
 from models.facts import payment_facts
 from models.features import vector
@@ -106,6 +107,36 @@ def test_a_killed_worker_loses_no_decision_and_logs_each_payment_once(
         print(f"the successor was restarted {successor.restarts} times")
     finally:
         supervisor.stop_all()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_before_writing_its_local_store_recovers_it_from_the_changelogs(
+    engine: RiskEnvironment,
+) -> None:
+    """The worker writes its tables' RocksDB about once a second (``WriteBehind``), each
+    changelog offset with or after the values it covers. Killed with some records written and
+    others only held, on a store whose last offset is older than its newest values, and
+    restarted on the same store, it replays the changelogs from that offset: every card's
+    history is whole, and the requests read again after the kill are not counted twice."""
+    merchant = unique("m")
+    cards = [unique("card") for _ in range(3)]
+
+    def paying(card: str, times: range) -> list[PaymentRequested]:
+        return [request(unique("pay"), T0 + 600 * i, merchant=merchant, card=card)
+                for i in times]
+
+    engine.start_worker("same-store")
+    asyncio.run(decide_in_order(engine.settings, paying(cards[0], range(2))))
+    time.sleep(1.5)  # the next batch writes what is held, and the offsets acknowledged
+    asyncio.run(decide_in_order(engine.settings, paying(cards[1], range(2))))
+    asyncio.run(decide_in_order(engine.settings, paying(cards[2], range(2))))  # held
+    engine.stop_worker("same-store", hard=True)
+    engine.start_worker("same-store")
+    resumed = asyncio.run(decide_in_order(engine.settings, [
+        request(unique("pay"), T0 + 3600, merchant=merchant, card=card) for card in cards]))
+    assert [r.data.features["card_history_count"] for r in resumed] == [2.0, 2.0, 2.0]
+    assert [r.data.features["card_count_24h"] for r in resumed] == [3.0, 3.0, 3.0]
+    engine.stop_worker("same-store")
 
 
 def _wait_logged(engine: RiskEnvironment, ids: list[str]) -> None:

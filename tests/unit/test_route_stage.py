@@ -4,7 +4,7 @@ replay gives; with none, it goes on to the card stage in bundles, writing no tab
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from collections.abc import Iterable
 
 from aiokafka import ConsumerRecord
 
@@ -21,6 +21,7 @@ from streams.stages import (
     partition_of,
     route_batch,
 )
+from streams.tables import RiskStores, WriteBehind
 from tests.integration.streams_driver import request
 
 TOPICS = StageTopics.for_prefix("t1.")
@@ -36,15 +37,13 @@ class DictStore:
     def get(self, partition: int, key: bytes) -> bytes | None:
         return self.data.get((partition, key))
 
-    def put_many(self, partition: int, items: list[tuple[bytes, bytes]]) -> None:
+    def write(self, partition: int, items: Iterable[tuple[bytes, bytes]],
+              offset: int | None) -> None:
         self.data.update(((partition, key), value) for key, value in items)
 
 
 def state_owning(owned: frozenset[tuple[str, int]]) -> BatchState:
-    state = BatchState(SimpleNamespace(cards=None, origins=None, customers=None,  # type: ignore[arg-type]
-                                       merchants=None))
-    for records in state.records.values():
-        records.store = DictStore()  # type: ignore[assignment]
+    state = BatchState(RiskStores(*(WriteBehind(DictStore()) for _ in range(4))))
     state.owned = owned
     return state
 
@@ -79,7 +78,9 @@ def test_a_worker_owning_every_stage_completes_each_request_as_the_offline_repla
     assert sorted(merchants.records) == ["m_0", "m_1"]
     flushed = dict(state.flush())
     assert len(flushed[cards]) == 3 and len(flushed[merchants]) == 2
-    assert len(cards.store.data) == 3  # type: ignore[attr-defined]
+    assert sum(map(len, cards.store.values.values())) == 3, "held for the local store"
+    cards.store.write()
+    assert len(cards.store.store.data) == 3  # type: ignore[attr-defined]
 
 
 def test_a_worker_owning_no_card_partition_bundles_requests_to_the_card_stage() -> None:
