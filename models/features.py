@@ -19,6 +19,9 @@ only the labels known by then: labels arrive late, and a feature must not see th
 
 from __future__ import annotations
 
+import copy
+import functools
+import hashlib
 import math
 import struct
 from binascii import a2b_base64, b2a_base64
@@ -142,8 +145,9 @@ def _merchant_step(record: Record | None, payment: PaymentFacts) -> tuple[Featur
 
 def merchant_label(record: Record | None, label: LabelFacts) -> Record:
     """Record a fraud label against the day of the labelled payment (once per payment)."""
-    inner, names, recent = (None, [], []) if record is None else record
-    return [_merchant_label(inner, label), names, recent]
+    if record is None:
+        return [_merchant_label(None, label), PACKED, []]
+    return [_merchant_label(record[0], label), *record[1:]]
 
 
 def _merchant_label(record: Record | None, label: LabelFacts) -> Record:
@@ -184,18 +188,27 @@ PACKED = 2
 Records written before held the step's feature names there, and each recent vector as a list."""
 
 
-def remembering(step: Step, capacity: int, names: tuple[str, ...]) -> Step:
-    """``step`` made idempotent per payment: the record also keeps the features of its last
-    ``capacity`` payments, and a payment seen again (a redelivery after a crash or rebalance)
-    gets the same features back without being counted twice. ``names`` are the step's
-    features. Record: [inner, PACKED, [[payment id, packed features], ...]].
+def remembering(step: Step, names: tuple[str, ...], vectors: int, ids: int) -> Step:
+    """``step`` made idempotent per payment: a payment seen again (a redelivery after a crash
+    or a rebalance) is not counted twice. ``names`` are the step's features. The record keeps
+    the features of its last ``vectors`` payments, which a redelivery of one of them gets back
+    exactly, and a tag of each of its last ``ids`` payments; a redelivery of an older one of
+    those gets the features the step would give it now, from a copy of the record, which is
+    left as it was. Record: [inner, PACKED, [[payment id, packed features], ...], tags].
+
+    The bound is on payments per key within a redelivery: Kafka redelivers what the worker
+    had not committed when it stopped, under a second of requests, and ``ids`` payments of one
+    card within a second is far beyond any card's pace (a replay of history at full speed can
+    exceed it, and would count the excess twice if the worker crashed mid-replay).
 
     A recent vector is read back only for a redelivery, so it is stored as one string (the
     doubles in ``names`` order, base64): a list of floats cost the worker an object per value
-    to decode, encode and free with every record, and the names with it. Both are exact. A
-    record of the previous format ([inner, names, [[payment id, [value, ...]], ...]]) still
-    reads, and is written back in this one; its old vectors stay lists until they age out."""
+    to decode, encode and free with every record, and the names with it. Both are exact. The
+    tags (``_tag``, 8 characters each) are one string too. A record of the previous formats
+    ([inner, names, [[payment id, [value, ...]], ...]], or packed without tags) still reads,
+    and is written back in this one; its old vectors stay lists until they age out."""
     layout = struct.Struct(f"<{len(names)}d")
+    kept = ids * TAG_CHARS
 
     def recall(stored_names: Any, values: Any) -> Features:
         if isinstance(values, str):
@@ -204,21 +217,44 @@ def remembering(step: Step, capacity: int, names: tuple[str, ...]) -> Step:
                         strict=True))
 
     def run(record: Record | None, payment: PaymentFacts) -> tuple[Features, Record]:
+        tag = _tag(payment.payment_id)
         if record is None:
-            inner, recent = None, []
+            inner, recent, tags = None, [], ""
         else:
-            inner, stored_names, recent = record
+            inner, stored_names, recent, *rest = record
             for payment_id, values in recent:
                 if payment_id == payment.payment_id:
                     return recall(stored_names, values), record
+            tags = rest[0] if rest else ""
+            if _tagged(tags, tag):
+                return step(copy.deepcopy(inner), payment)[0], record
         features, inner = step(inner, payment)
         assert len(features) == len(names), (names, features)
         packed = b2a_base64(layout.pack(*[features[name] for name in names]), newline=False)
         recent.append([payment.payment_id, packed.decode("ascii")])
-        del recent[:-capacity]
-        return features, [inner, PACKED, recent]
+        del recent[:-vectors]
+        return features, [inner, PACKED, recent, (tags + tag)[-kept:]]
 
     return run
+
+
+TAG_CHARS = 8
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag(payment_id: str) -> str:
+    """8 characters standing for a payment id: 48 bits of its BLAKE2 hash, base64. Cached: a
+    payment's four steps each ask."""
+    digest = hashlib.blake2b(payment_id.encode(), digest_size=6).digest()
+    return b2a_base64(digest, newline=False).decode("ascii")
+
+
+def _tagged(tags: str, tag: str) -> bool:
+    """Whether ``tag`` is one of the tags ``tags`` holds (at a multiple of 8, not across two)."""
+    position = tags.find(tag)
+    while position > 0 and position % TAG_CHARS:
+        position = tags.find(tag, position + 1)
+    return position >= 0
 
 
 CARD_FEATURES = (
@@ -231,13 +267,13 @@ ORIGIN_FEATURES = ("origin_distinct_cards_1h", "origin_count_1m")
 CUSTOMER_FEATURES = tuple(f"customer_{kind}_{name}" for name in ("1d", "7d", "30d")
                           for kind in ("count", "avg_amount"))
 MERCHANT_FEATURES = ("merchant_payments_28d", "merchant_fraud_share_28d")
-card_features = remembering(_card_step, 4, CARD_FEATURES)
+card_features = remembering(_card_step, CARD_FEATURES, vectors=4, ids=64)
 """Per card (see ``_card_step``), idempotent per payment."""
-origin_features = remembering(_origin_step, 32, ORIGIN_FEATURES)
+origin_features = remembering(_origin_step, ORIGIN_FEATURES, vectors=32, ids=128)
 """Per IP address or device (see ``_origin_step``), idempotent per payment."""
-customer_features = remembering(_customer_step, 4, CUSTOMER_FEATURES)
+customer_features = remembering(_customer_step, CUSTOMER_FEATURES, vectors=4, ids=64)
 """Per customer (see ``_customer_step``), idempotent per payment."""
-merchant_features = remembering(_merchant_step, 32, MERCHANT_FEATURES)
+merchant_features = remembering(_merchant_step, MERCHANT_FEATURES, vectors=32, ids=128)
 """Per merchant (see ``_merchant_step``), idempotent per payment."""
 
 

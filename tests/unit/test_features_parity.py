@@ -15,8 +15,11 @@ from models.features import (
     MERCHANT_FEATURES,
     ORIGIN_FEATURES,
     PACKED,
+    TAG_CHARS,
     Record,
     Step,
+    _tag,
+    _tagged,
     card_features,
     customer_features,
     merchant_features,
@@ -155,6 +158,50 @@ def test_a_redelivered_payment_gets_the_same_features_and_counts_once(
     assert [twice[p.payment_id] for p in ordered] == once
 
 
+def test_a_burst_redelivered_after_a_crash_counts_once() -> None:
+    """Kafka redelivers every request the worker had not committed: here the card's last 20
+    payments, of which the record keeps the features of 4 and a tag of 64. Each is found:
+    the 4 newest get their own features back, the older ones the features the step gives
+    them now, and the record is as it was after the burst."""
+    record: Record | None = None
+    burst = [payment(i, T0 + i, card="card_burst") for i in range(20)]
+    first = []
+    for each in burst:
+        features, record = card_features(record, each)
+        first.append(features)
+    assert record is not None
+    after_burst = orjson.dumps(record)
+    for index, each in enumerate(burst):
+        features, record = card_features(record, each)
+        if index >= 16:
+            assert features == first[index]
+        else:  # as the card is now: the whole burst is its history
+            assert features["card_history_count"] == 20.0
+    assert orjson.dumps(record) == after_burst
+    features, _ = card_features(record, payment(20, T0 + 20, card="card_burst"))
+    assert features["card_history_count"] == 20.0 and features["card_count_1m"] == 21.0
+
+
+def test_a_payment_older_than_the_tags_kept_is_counted_again() -> None:
+    """The bound of ``remembering``: a card's 65th payment back is no longer known."""
+    record: Record | None = None
+    for i in range(65):
+        _, record = card_features(record, payment(i, T0 + i, card="card_long"))
+    assert record is not None
+    _, record = card_features(record, payment(1, T0 + 1, card="card_long"))  # still known
+    assert record[0][6][0] == 65.0
+    _, record = card_features(record, payment(0, T0, card="card_long"))
+    assert record[0][6][0] == 66.0
+
+
+def test_a_tag_is_found_only_where_a_tag_starts() -> None:
+    tags = "AAAAAAAA" + "BBBBCCCC" + "CCCCDDDD"
+    assert _tagged(tags, "AAAAAAAA") and _tagged(tags, "CCCCDDDD")
+    assert not _tagged(tags, "CCCCCCCC"), "spans two tags"
+    assert not _tagged(tags, "BBBBBBBB") and not _tagged("", "AAAAAAAA")
+    assert len(_tag("pay_1")) == TAG_CHARS and _tag("pay_1") != _tag("pay_2")
+
+
 def copied(record: Record) -> Record:
     """A copy, as a table read gives (a step updates the record it is given)."""
     return orjson.loads(orjson.dumps(record))
@@ -163,7 +210,7 @@ def copied(record: Record) -> Record:
 def previous_format(record: Record, step: Step, names: tuple[str, ...]) -> Record:
     """``record`` as records were written before their recent features were packed: the
     step's feature names in second place, and each recent vector a list of floats."""
-    inner, packed, recent = record
+    inner, packed, recent, _ = record
     assert packed == PACKED
     unpacked = []
     for payment_id, _ in recent:
