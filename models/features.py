@@ -222,15 +222,16 @@ def remembering(step: Step, names: tuple[str, ...], vectors: int, ids: int) -> S
             inner, recent, tags = None, [], ""
         else:
             inner, stored_names, recent, *rest = record
-            for payment_id, values in recent:
-                if payment_id == payment.payment_id:
-                    return recall(stored_names, values), record
-            tags = rest[0] if rest else ""
+            # A record of a format before the tags: its remembered payments are its tags.
+            tags = rest[0] if rest else "".join(_tag(payment_id) for payment_id, _ in recent)
             if _tagged(tags, tag):
+                for payment_id, values in recent:
+                    if payment_id == payment.payment_id:
+                        return recall(stored_names, values), record
                 return step(copy.deepcopy(inner), payment)[0], record
         features, inner = step(inner, payment)
-        assert len(features) == len(names), (names, features)
-        packed = b2a_base64(layout.pack(*[features[name] for name in names]), newline=False)
+        assert len(features) == len(names), (names, features)  # and in their order (tests)
+        packed = b2a_base64(layout.pack(*features.values()), newline=False)
         recent.append([payment.payment_id, packed.decode("ascii")])
         del recent[:-vectors]
         return features, [inner, PACKED, recent, (tags + tag)[-kept:]]
@@ -269,11 +270,11 @@ CUSTOMER_FEATURES = tuple(f"customer_{kind}_{name}" for name in ("1d", "7d", "30
 MERCHANT_FEATURES = ("merchant_payments_28d", "merchant_fraud_share_28d")
 card_features = remembering(_card_step, CARD_FEATURES, vectors=4, ids=64)
 """Per card (see ``_card_step``), idempotent per payment."""
-origin_features = remembering(_origin_step, ORIGIN_FEATURES, vectors=32, ids=128)
+origin_features = remembering(_origin_step, ORIGIN_FEATURES, vectors=4, ids=128)
 """Per IP address or device (see ``_origin_step``), idempotent per payment."""
 customer_features = remembering(_customer_step, CUSTOMER_FEATURES, vectors=4, ids=64)
 """Per customer (see ``_customer_step``), idempotent per payment."""
-merchant_features = remembering(_merchant_step, MERCHANT_FEATURES, vectors=32, ids=128)
+merchant_features = remembering(_merchant_step, MERCHANT_FEATURES, vectors=4, ids=128)
 """Per merchant (see ``_merchant_step``), idempotent per payment."""
 
 

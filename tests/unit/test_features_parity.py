@@ -11,6 +11,7 @@ from models.features import (
     ABSENT_CUSTOMER,
     ABSENT_ORIGIN,
     CARD_FEATURES,
+    CUSTOMER_FEATURES,
     FEATURE_NAMES,
     MERCHANT_FEATURES,
     ORIGIN_FEATURES,
@@ -192,6 +193,19 @@ def test_a_payment_older_than_the_tags_kept_is_counted_again() -> None:
     assert record[0][6][0] == 65.0
     _, record = card_features(record, payment(0, T0, card="card_long"))
     assert record[0][6][0] == 66.0
+
+
+def test_each_step_gives_its_features_in_the_order_its_remembered_vectors_are_packed() -> None:
+    """``remembering`` packs a step's values in dict order and reads them back by the
+    step's declared names: the two orders must agree (with and without optional facts)."""
+    for facts in (payment(1, T0), payment(2, T0, ip=None, customer=None, country=None)):
+        for step, names in ((card_features, CARD_FEATURES), (origin_features, ORIGIN_FEATURES),
+                            (customer_features, CUSTOMER_FEATURES),
+                            (merchant_features, MERCHANT_FEATURES)):
+            features, record = step(None, facts)
+            assert tuple(features) == names
+            again, _ = step(copied(record), facts)
+            assert list(again.items()) == list(features.items())
 
 
 def test_a_tag_is_found_only_where_a_tag_starts() -> None:
