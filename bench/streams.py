@@ -165,10 +165,18 @@ def throughput(settings: Settings, supervisor: Supervisor, count: int) -> dict[s
             "feature_log_cpu_us_per_decision": round(writer_cpu / decided * 1e6, 1)}
 
 
-def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
-    """Prints the LATENCY line and returns its figures."""
+def latency(settings: Settings, rate: float, seconds: float,
+            supervisor: Supervisor | None = None) -> dict[str, Any]:
+    """Prints the LATENCY line and returns its figures; with the ``supervisor`` that runs the
+    worker, also the worker's CPU time per decision over the sending (and 0.5 s after it)."""
     print(f"sending {rate:g}/s for {seconds:g} s ...", flush=True)
+    worker = None if supervisor is None else next(
+        child for child in supervisor.children if child.name == "worker")
+    cpu_start = None if worker is None else cpu_seconds(worker.process.pid)
     sent = asyncio.run(paced(settings, rate, seconds))
+    time.sleep(0.5)
+    cpu = None if worker is None or cpu_start is None else (
+        cpu_seconds(worker.process.pid) - cpu_start)
     decided = asyncio.run(read_decisions(settings, 10**9, 15))
     latencies = [float(ts - sent[key]) for ts, key in decided if key in sent]
     figures: dict[str, Any] = {"rate_per_second": rate, "seconds": seconds, "sent": len(sent),
@@ -176,9 +184,13 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
     if not latencies:
         print(f"LATENCY at {rate:g}/s: none of {len(sent)} decided within 15 s of the last send")
         return figures
+    if cpu is not None:
+        figures["worker_cpu_us_per_decision"] = round(cpu / len(latencies) * 1e6, 1)
+    worker_cpu = ("" if cpu is None else
+                  f"; worker CPU {figures['worker_cpu_us_per_decision']:,.0f} us per decision")
     print(f"LATENCY at {rate:g}/s: {len(latencies)}/{len(sent)} decided within 15 s of the last "
           f"send; request produced -> decision produced p50 {percentile(latencies, 0.5):.0f} ms,"
-          f" p99 {percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms")
+          f" p99 {percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms{worker_cpu}")
     return {**figures, "p50_ms": percentile(latencies, 0.5),
             "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies)}
 
@@ -199,7 +211,7 @@ def main() -> None:
               f"partitions; RocksDB tables; model from `payflow model bootstrap`")
         bootstrap_model(settings)
         throughput(settings, box.supervisor, args.payments)
-        latency(settings, args.rate, args.seconds)
+        latency(settings, args.rate, args.seconds, box.supervisor)
 
 
 if __name__ == "__main__":

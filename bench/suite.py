@@ -62,7 +62,7 @@ def run_streams(payments: int, rate: float, seconds: float, quix: bool) -> dict[
         throughput = streams.throughput(box.settings, box.supervisor, payments)
         reference = asyncio.run(passthrough(box.settings))
         peer = _quix(box.settings) if quix else {"status": "not_run", "reason": QUIX_QUICK}
-        latency = streams.latency(box.settings, rate, seconds)
+        latency = streams.latency(box.settings, rate, seconds, box.supervisor)
     return {"batch_size": box.settings.stream_batch_size,
             "batch_wait_seconds": box.settings.stream_batch_wait_seconds,
             "throughput": throughput, "passthrough_reference": reference, "latency": latency,

@@ -32,12 +32,6 @@ class SentBatch:
     count: int
     future: Awaitable[Any]
 
-    async def last_offset(self) -> int:
-        """The offset Kafka gave the batch's last message (waits for the acknowledgement)."""
-        metadata = await self.future
-        offset: int = metadata.offset + self.count - 1
-        return offset
-
 
 @dataclass(slots=True)
 class _Filling:
@@ -87,9 +81,9 @@ class PartitionBatches:
 
 async def acknowledged(batches: list[SentBatch]) -> dict[tuple[str, int], int]:
     """Wait until Kafka has acknowledged every batch; the newest offset of each partition."""
-    offsets = await asyncio.gather(*(batch.last_offset() for batch in batches))
+    results = await asyncio.gather(*(batch.future for batch in batches))  # no task each
     newest: dict[tuple[str, int], int] = {}
-    for batch, offset in zip(batches, offsets, strict=True):
+    for batch, metadata in zip(batches, results, strict=True):
         slot = (batch.topic, batch.partition)
-        newest[slot] = max(offset, newest.get(slot, -1))
+        newest[slot] = max(metadata.offset + batch.count - 1, newest.get(slot, -1))
     return newest
