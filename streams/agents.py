@@ -60,7 +60,7 @@ from streams.stages import (
     merchant_batch,
     route_batch,
 )
-from streams.tables import RiskStores, RiskTables, WriteBehind
+from streams.tables import WRITE_BEHIND_SECONDS, RiskStores, RiskTables, WriteBehind
 from streams.transport import aiokafka_producer
 
 log = logging.getLogger(__name__)
@@ -122,8 +122,8 @@ class Wiring:
     app: faust.App
     settings: Settings
     topics: StageTopics
-    tables: RiskTables
     stores: RiskStores
+    """The risk tables' local stores (``streams.tables``), shared by every agent."""
     engine: DecisionEngine
     watchdog: Watchdog
     tables_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -201,9 +201,8 @@ class Wiring:
 def register_agents(app: faust.App, settings: Settings) -> None:
     """Declare the worker's topics, tables, agents and tasks on ``app``."""
     engine = DecisionEngine(settings.card_fingerprint_key.get_secret_value().encode())
-    tables = RiskTables.create(app)
-    wiring = Wiring(app, settings, StageTopics.for_prefix(settings.topic_prefix), tables,
-                    RiskStores.of(tables), engine, Watchdog(settings))
+    wiring = Wiring(app, settings, StageTopics.for_prefix(settings.topic_prefix),
+                    RiskStores.of(RiskTables.create(app)), engine, Watchdog(settings))
     route(wiring)
     for topic in (RISK_CARDS, RISK_ORIGINS, RISK_CUSTOMERS):
         entity(wiring, topic)
@@ -211,7 +210,7 @@ def register_agents(app: faust.App, settings: Settings) -> None:
     side_consumers(wiring)
     follow_registry(wiring)
     liveness(wiring)
-    write_held_records_on_revocation(wiring)
+    write_held_records(wiring)
 
 
 def route(w: Wiring) -> None:
@@ -287,16 +286,21 @@ def follow_registry(w: Wiring) -> None:
     w.app.timer(w.settings.model_check_seconds)(check_registry)
 
 
-def write_held_records_on_revocation(w: Wiring) -> None:
-    """Faust revokes partitions at the start of every rebalance, before it recovers any table
-    partition from its changelog: the tables' stores write what they hold then
-    (``streams.tables.WriteBehind``), while every partition's database is still open, and a
+def write_held_records(w: Wiring) -> None:
+    """The tables' stores (``streams.tables.WriteBehind``) write what they hold when a batch
+    finds it due, and also every ``WRITE_BEHIND_SECONDS`` while no batch comes. And when Faust
+    revokes partitions, at the start of every rebalance, before it recovers any table
+    partition from its changelog: every partition's database is still open then, and a
     recovery never finds older values written over its own afterwards."""
 
     def write_held(app: Any, /, *_: Any, signal: Any, **__: Any) -> None:
         w.stores.revoked()
 
+    async def write_due() -> None:
+        w.stores.write_if_due()
+
     w.app.on_partitions_revoked.connect(write_held)
+    w.app.timer(WRITE_BEHIND_SECONDS)(write_due)
 
 
 def liveness(w: Wiring) -> None:
