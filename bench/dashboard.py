@@ -31,10 +31,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from payflow.cli.user import ensure_user
+from payflow.db.databases import create_database, drop_database
 from payflow.db.migrate import migrate
 from payflow.merchants import create_or_add_key
 from payflow.settings import get_settings
@@ -64,11 +64,10 @@ def prepare_database(admin_url: str, payments: int, reload: bool,
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                               (database,)).fetchone()
-        if exists and reload:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
-                sql.Identifier(database)))
-        if not exists or reload:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    if exists and reload:
+        drop_database(admin_url, database)
+    if not exists or reload:
+        create_database(admin_url, database)
     migrate(url)
     merchant = asyncio.run(create_or_add_key(url, "Bench Merchant", EMAIL))
     asyncio.run(ensure_user(url, EMAIL, PASSWORD, "merchant", merchant.merchant_id))

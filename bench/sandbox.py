@@ -19,17 +19,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import psycopg
 import redis
-from psycopg import sql
 
+from payflow.db.databases import create_database, drop_database
 from payflow.db.migrate import migrate
 from payflow.settings import REPO_ROOT, Settings
 from payflow.supervisor import Child, Supervisor, free_port
@@ -110,10 +108,10 @@ def sandbox(label: str, overrides: dict[str, str] | None = None) -> Iterator[San
         ("delete topics and groups", lambda: asyncio.run(_delete_kafka(settings))),
         ("delete Redis keys", lambda: _delete_redis_keys(settings)),
         ("remove local table state", lambda: _remove_table_state(settings)),
-        ("drop the database", lambda: _drop_database(base.database_url, database)),
+        ("drop the database", lambda: drop_database(base.database_url, database)),
     ]
     try:
-        _create_database(base.database_url, database)
+        create_database(base.database_url, database)
         migrate(settings.database_url)
         asyncio.run(create_topics(settings))
         yield box
@@ -155,26 +153,6 @@ def _clean_up(steps: list[tuple[str, Callable[[], object]]]) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _create_database(admin_url: str, database: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-
-
-def _drop_database(admin_url: str, database: str, attempts: int = 10) -> None:
-    """Drop it, retrying for a few seconds: FORCE cannot end a backend of another role, such as
-    an autovacuum worker that happens to be in the database (it soon leaves)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(database)))
-            return
-        except psycopg.errors.InsufficientPrivilege:
-            if attempt == attempts:
-                raise
-            time.sleep(1.0)
 
 
 async def _delete_kafka(settings: Settings) -> None:

@@ -30,6 +30,7 @@ import httpx
 import psycopg
 import pytest
 
+from payflow.db.databases import drop_database
 from payflow.db.migrate import migrate
 from payflow.merchants import CreatedMerchant, create_or_add_key
 from payflow.services import ServiceError, all_services
@@ -95,7 +96,7 @@ def prepare_environment(services: Settings | None = None) -> IsolatedEnvironment
     settings = Settings(**_settings_overrides(overrides), home=base.home)
     test_env = IsolatedEnvironment(settings, base.database_url, env)
     _create_database(base.database_url, database)
-    test_env.cleanups.append(lambda: _drop_database(base.database_url, database))
+    test_env.cleanups.append(lambda: drop_database(base.database_url, database))
     migrate(database_url)
     asyncio.run(create_topics(settings))
     test_env.cleanups.append(lambda: asyncio.run(delete_topics(settings)))
@@ -114,7 +115,7 @@ def derived_environment(base: IsolatedEnvironment, name: str) -> IsolatedEnviron
     env = {**base.env, "PAYFLOW_DATABASE_URL": database_url, "PAYFLOW_TOPIC_PREFIX": prefix}
     derived = IsolatedEnvironment(settings, base.admin_database_url, env)
     _create_database(base.admin_database_url, database)
-    derived.cleanups.append(lambda: _drop_database(base.admin_database_url, database))
+    derived.cleanups.append(lambda: drop_database(base.admin_database_url, database))
     migrate(database_url)
     asyncio.run(create_topics(settings))
     derived.cleanups.append(lambda: asyncio.run(delete_topics(settings)))
@@ -189,12 +190,6 @@ def _create_database(admin_url: str, database: str) -> None:
     except psycopg.OperationalError as error:
         pytest.fail(f"PostgreSQL at {admin_url} refused the test database: {error}",
                     pytrace=False)
-
-
-def _drop_database(admin_url: str, database: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
-
 
 
 @dataclass

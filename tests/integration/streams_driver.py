@@ -30,6 +30,7 @@ from ingest.contracts import (
 )
 from ingest.sandbox import card_fingerprint
 from ingest.topics import DEAD_LETTERS, PAYMENT_DECISIONS, PAYMENT_REQUESTS
+from payflow.db.databases import drop_database
 from payflow.db.migrate import migrate
 from payflow.settings import Settings
 from payflow.supervisor import Child, Supervisor, free_port
@@ -99,8 +100,7 @@ def risk(environment: IsolatedEnvironment) -> Iterator[RiskEnvironment]:
     finally:
         supervisor.stop_all()
         asyncio.run(delete_topics(settings))
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
+        drop_database(admin, database)
 
 
 def request(payment_id: str, at: float, *, merchant: str, card: str, amount: int = 2500,

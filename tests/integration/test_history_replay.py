@@ -28,6 +28,7 @@ from models.candidates import FEATURES, KINDS, train_candidate
 from models.datasets import Dataset, from_simulation, time_splits
 from models.retraining import read_feature_log
 from payflow.cli.app import app
+from payflow.db.databases import drop_database
 from payflow.db.migrate import migrate
 from payflow.settings import Settings, get_settings
 from payflow.topics import create_topics, delete_topics
@@ -74,8 +75,7 @@ def deployment(environment: IsolatedEnvironment) -> Iterator[Deployment]:
                                     "PAYFLOW_STREAM_BATCH_WAIT_SECONDS": "0.005"})
     finally:
         asyncio.run(delete_topics(settings))
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        drop_database(admin, database)
 
 
 @pytest.fixture(scope="module")

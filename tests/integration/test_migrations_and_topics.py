@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from payflow.db import migrate as migrate_module
+from payflow.db.databases import drop_database
 from payflow.db.migrate import Migration, MigrationError, available_migrations, migrate
 from payflow.topics import create_topics
 from tests.harness import IsolatedEnvironment
@@ -51,8 +52,7 @@ def test_concurrent_migrations_on_a_fresh_database_apply_once(
         first, second = asyncio.run(both())
         assert len(first) + len(second) == len(available_migrations())
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        drop_database(admin, name)
 
 
 async def test_creating_topics_again_creates_nothing(environment: IsolatedEnvironment) -> None:

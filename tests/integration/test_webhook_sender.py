@@ -27,6 +27,7 @@ from api.webhooks.sender import store
 from api.webhooks.sender.dispatcher import Dispatcher
 from api.webhooks.signing_secrets import new_secret, seal_secret
 from api.webhooks.urls import UrlPolicy, UrlRefused
+from payflow.db.databases import drop_database
 from payflow.db.migrate import migrate
 from payflow.merchants import create_or_add_key
 from payflow.settings import Settings
@@ -52,8 +53,7 @@ def database_url(environment: IsolatedEnvironment) -> Iterator[str]:
         migrate(url)
         yield url
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        drop_database(admin, name)
 
 
 @pytest.fixture
