@@ -33,49 +33,37 @@ class SentBatch:
     future: Awaitable[Any]
 
 
-@dataclass(slots=True)
-class _Filling:
-    topic: str
-    partition: int
-    builder: Any
-    count: int = 0
-
-
 class PartitionBatches:
     """Messages gathered into record batches by (topic, partition), in the order added."""
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
-        self.open: dict[tuple[str, int], _Filling] = {}
-        self.full: list[_Filling] = []
+        self.open: dict[tuple[str, int], Any] = {}
+        """The batch being filled for each (topic, partition)."""
+        self.full: list[tuple[str, int, Any]] = []
 
     def add(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
-        batch = self.open.get((topic, partition))
-        if batch is not None and batch.builder.append(key=key, value=value,
-                                                      timestamp=None) is not None:
-            batch.count += 1
+        builder = self.open.get((topic, partition))
+        if builder is not None and builder.append(key=key, value=value,
+                                                  timestamp=None) is not None:
             return
-        if batch is not None:  # full: it goes as it is, and another starts
-            self.full.append(batch)
-        batch = self.open[topic, partition] = self._new(topic, partition)
-        appended = batch.builder.append(key=key, value=value, timestamp=None)
+        if builder is not None:  # full: it goes as it is, and another starts
+            self.full.append((topic, partition, builder))
+        builder = self.open[topic, partition] = self.producer.create_batch()
+        appended = builder.append(key=key, value=value, timestamp=None)
         assert appended is not None, f"a message of {len(value)} bytes fits in no batch"
-        batch.count += 1
-
-    def _new(self, topic: str, partition: int) -> _Filling:
-        return _Filling(topic, partition, self.producer.create_batch())
 
     async def send(self) -> list[SentBatch]:
         """Hand every batch to the producer, in the order they filled (a partition's full
         batches before its last). A batch waits only while an earlier batch of its partition
         still waits for a produce request."""
-        batches = self.full + list(self.open.values())
+        batches = self.full + [(topic, partition, builder)
+                               for (topic, partition), builder in self.open.items()]
         self.open, self.full = {}, []
         sent = []
-        for batch in batches:
-            future = await self.producer.send_batch(batch.builder, batch.topic,
-                                                    partition=batch.partition)
-            sent.append(SentBatch(batch.topic, batch.partition, batch.count, future))
+        for topic, partition, builder in batches:
+            future = await self.producer.send_batch(builder, topic, partition=partition)
+            sent.append(SentBatch(topic, partition, builder.record_count(), future))
         return sent
 
 

@@ -178,11 +178,7 @@ class BatchRecords:
         to send."""
         writes = [(partition, key.encode(), orjson.dumps(record))
                   for key, (partition, record) in self.records.items()]
-        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-        for partition, raw_key, value in writes:
-            by_partition.setdefault(partition, []).append((raw_key, value))
-        for partition, items in by_partition.items():
-            self.store.hold(partition, items)
+        self.store.hold(writes)
         self.records.clear()
         self.store.write_if_due()
         return writes

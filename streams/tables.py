@@ -142,11 +142,16 @@ class WriteBehind:
         value = None if held is None else held.get(key)
         return self.store.get(partition, key) if value is None else value
 
-    def hold(self, partition: int, items: Iterable[tuple[bytes, bytes]]) -> None:
-        held = self.values.setdefault(partition, {})
-        before = len(held)
-        held.update(items)
-        self.held += len(held) - before
+    def hold(self, writes: Iterable[tuple[int, bytes, bytes]]) -> None:
+        """Hold (partition, key, value) records for the local store, the newest per key."""
+        values = self.values
+        for partition, key, value in writes:
+            held = values.get(partition)
+            if held is None:
+                held = values[partition] = {}
+            if key not in held:
+                self.held += 1
+            held[key] = value
 
     def acknowledged(self, partition: int, offset: int, generation: int) -> None:
         """Kafka has every changelog message of ``partition`` up to ``offset``, sent in

@@ -33,7 +33,7 @@ def test_a_held_record_is_read_back_before_it_reaches_the_store() -> None:
     store = RecordingStore()
     store.data[0, b"card"] = b"old"
     behind = WriteBehind(store, seconds=3600.0)
-    behind.hold(0, [(b"card", b"new")])
+    behind.hold([(0, b"card", b"new")])
     behind.write_if_due()
     assert behind.get(0, b"card") == b"new" and store.data[0, b"card"] == b"old"
     assert behind.get(1, b"card") is None, "another partition's database"
@@ -44,16 +44,16 @@ def test_a_held_record_is_read_back_before_it_reaches_the_store() -> None:
 def test_records_are_written_when_due_or_when_too_many_are_held() -> None:
     store = RecordingStore()
     behind = WriteBehind(store, seconds=0.0)
-    behind.hold(2, [(b"a", b"1")])
+    behind.hold([(2, b"a", b"1")])
     behind.write_if_due()
     assert store.batches == [(2, [(b"a", b"1")], None)]
     store.batches.clear()
     many = WriteBehind(store, seconds=3600.0, records=3)
-    many.hold(0, [(b"a", b"1"), (b"b", b"1")])
-    many.hold(0, [(b"a", b"2")])  # the same key again counts once
+    many.hold([(0, b"a", b"1"), (0, b"b", b"1")])
+    many.hold([(0, b"a", b"2")])  # the same key again counts once
     many.write_if_due()
     assert store.batches == []
-    many.hold(1, [(b"c", b"1")])
+    many.hold([(1, b"c", b"1")])
     many.write_if_due()
     assert sorted(store.batches) == [(0, [(b"a", b"2"), (b"b", b"1")], None),
                                      (1, [(b"c", b"1")], None)]
@@ -62,10 +62,10 @@ def test_records_are_written_when_due_or_when_too_many_are_held() -> None:
 def test_an_offset_is_written_with_or_after_the_values_it_covers_in_one_batch() -> None:
     store = RecordingStore()
     behind = WriteBehind(store, seconds=3600.0)
-    behind.hold(0, [(b"a", b"1")])  # sent to the changelog at offsets up to 41
+    behind.hold([(0, b"a", b"1")])  # sent to the changelog at offsets up to 41
     behind.write()  # written before Kafka acknowledged: values only
     assert store.offsets == {}
-    behind.hold(0, [(b"b", b"1")])  # sent at offset 42
+    behind.hold([(0, b"b", b"1")])  # sent at offset 42
     behind.acknowledged(0, 41, behind.generation)
     behind.acknowledged(0, 40, behind.generation)  # an older batch's late acknowledgement
     behind.write()
@@ -79,13 +79,13 @@ def test_a_revocation_writes_everything_held_and_ignores_older_acknowledgements(
     store = RecordingStore()
     behind = WriteBehind(store, seconds=3600.0)
     sent_in = behind.generation
-    behind.hold(3, [(b"a", b"1")])
+    behind.hold([(3, b"a", b"1")])
     behind.revoked()
     assert store.data == {(3, b"a"): b"1"} and store.offsets == {}
     behind.acknowledged(3, 7, sent_in)  # a recovery may have written newer offsets since
     behind.write()
     assert store.offsets == {}
-    behind.hold(3, [(b"a", b"2")])
+    behind.hold([(3, b"a", b"2")])
     behind.acknowledged(3, 9, behind.generation)
     behind.write()
     assert store.offsets == {3: 9}
