@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import orjson
-
 from models.facts import PaymentFacts
 from models.features import payment_features, vector
 from models.history import replay
@@ -32,26 +30,25 @@ STAGES = {CARDS: TOPICS.cards, ORIGINS: TOPICS.origins, CUSTOMERS: TOPICS.custom
           MERCHANTS: TOPICS.merchants}
 
 
-class MemoryRecords(BatchRecords):
-    """A table's records with a dict for its local store (no Faust, no RocksDB)."""
+class MemoryStore:
+    """A table's local store as a dict (no Faust, no RocksDB), written at once."""
 
     def __init__(self) -> None:
-        self.records = {}
-        self.stored: dict[tuple[int, str], bytes] = {}
+        self.stored: dict[tuple[int, bytes], bytes] = {}
 
-    def get(self, key: str, partition: int) -> list[object] | None:
-        if key in self.records:
-            return self.records[key][1]
-        raw = self.stored.get((partition, key))
-        return None if raw is None else list(orjson.loads(raw))
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        return self.stored.get((partition, key))
 
-    def flush(self) -> list[tuple[int, bytes, bytes]]:
-        writes = [(partition, key.encode(), orjson.dumps(record))
-                  for key, (partition, record) in self.records.items()]
-        for partition, key, value in writes:
-            self.stored[(partition, key.decode())] = value
-        self.records.clear()
-        return writes
+    def hold(self, writes: list[tuple[int, bytes, bytes]]) -> None:
+        self.stored.update(((partition, key), value) for partition, key, value in writes)
+
+    def write_if_due(self) -> None:
+        pass
+
+
+class MemoryRecords(BatchRecords):
+    def __init__(self) -> None:
+        super().__init__(MemoryStore())  # type: ignore[arg-type]
 
 
 class MemoryState(BatchState):
@@ -150,3 +147,22 @@ def test_the_next_stage_skips_what_the_payment_lacks() -> None:
     stage, topic, key = forward(case, CARDS, TOPICS)
     assert (stage, topic, key) == (MERCHANTS, TOPICS.merchants, b"m_1")
     assert case.features["origin_count_1m"] == 0.0 and case.features["customer_count_1d"] == 0.0
+
+
+def test_a_batch_writes_each_key_once_with_its_last_record_in_first_put_order() -> None:
+    records = MemoryRecords()
+    records.store.hold([(3, b"card_0", b'[["old"]]')])
+    first = records.get("card_0", 3)
+    assert first == [["old"]]
+    records.put("card_0", 3, [*first, "once"])
+    records.put("card_1", 1, ["only"])
+    again = records.get("card_0", 3)
+    assert again == [["old"], "once"]
+    again.append("twice")  # a key put again stays decoded: what its step changes is kept
+    records.put("card_0", 3, again)
+    assert records.get("card_0", 3) == [["old"], "once", "twice"]
+    assert records.flush() == [(3, b"card_0", b'[["old"],"once","twice"]'),
+                               (1, b"card_1", b'["only"]')]
+    assert records.records == {}
+    assert records.get("card_0", 3) == [["old"], "once", "twice"]  # from the store now
+
