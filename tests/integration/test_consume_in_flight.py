@@ -1,4 +1,4 @@
-"""``streams.side_consumers.consume`` with one batch in flight, on the real broker: the next
+"""``streams.side_consumers.consume`` with batches in flight, on the real broker: the next
 batch is handled while Kafka acknowledges the previous one, no offset is committed before its
 batch's acknowledgement returns, and a batch whose acknowledgement fails is read again, with the
 batch handled after it, so that nothing is skipped."""
