@@ -66,8 +66,8 @@ IN_FLIGHT_BATCHES = 2
 """Batches ``consume`` leaves unacknowledged while it handles the next (see ``consume``).
 aiokafka sends one produce request at a time to a broker, and queues a partition's next batch
 only once its previous one is taken into a request. With two batches in flight rather than
-one, ``bench.streams`` decided 5,110-5,660 payments/s against 4,547-5,146 (three alternating pairs, 27 Nov), with
-the same latency at 1,000 payments/s (p99 16-25 ms against 18-31)."""
+one, ``bench.streams`` decided 5,110-5,660 payments/s against 4,547-5,146 (three alternating
+pairs, 27 Nov), with the same latency at 1,000 payments/s (p99 16-25 ms against 18-31)."""
 LABELS_GROUP = "payflow-risk-labels"
 FEATURE_LOG_GROUP = "payflow-feature-log"
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
