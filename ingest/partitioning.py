@@ -5,6 +5,8 @@ aiokafka's ``murmur2`` works byte by byte in pure Python: 7.5 µs for a 36-byte 
 this machine, paid by every producer for every keyed message and by the risk engine for every
 key it routes. This is the same function over 32-bit words unpacked at once (``struct``), at
 3.4 µs; ``tests/unit/test_partitioning.py`` checks it equals aiokafka's on arbitrary bytes.
+``key_hashes`` hashes many keys at once with numpy (0.2 µs a key for a batch of 500 payment
+ids, against 2.4 one at a time), for the worker's decisions.
 ``partitioner`` is a drop-in for aiokafka's ``DefaultPartitioner`` (the ``partitioner``
 argument of ``AIOKafkaProducer``, Faust's ``producer_partitioner``): a message lands where it
 would have landed without it.
@@ -14,7 +16,10 @@ from __future__ import annotations
 
 import random
 import struct
+from collections import defaultdict
 from collections.abc import Sequence
+
+import numpy as np
 
 _SEED, _M, _MASK = 0x9747B28C, 0x5BD1E995, 0xFFFFFFFF
 _WORDS = [struct.Struct(f"<{count}I").unpack_from for count in range(65)]
@@ -47,6 +52,43 @@ def key_hash(key: bytes) -> int:
     """What Kafka's default partitioner reduces modulo the partition count: one hash serves
     every topic a key is sent to."""
     return murmur2(key) & 0x7FFFFFFF
+
+
+_NM = np.uint32(_M)
+
+
+def key_hashes(keys: Sequence[bytes]) -> list[int]:
+    """``key_hash`` of each key, computed together: the keys of each length as one matrix, a
+    32-bit word column at a time (numpy's uint32 arithmetic wraps as the hash's masks do)."""
+    hashes = np.empty(len(keys), dtype=np.uint32)
+    by_length: defaultdict[int, list[int]] = defaultdict(list)
+    for index, key in enumerate(keys):
+        by_length[len(key)].append(index)
+    for length, indices in by_length.items():
+        data = np.frombuffer(b"".join([keys[index] for index in indices]),
+                             dtype=np.uint8).reshape(len(indices), length)
+        whole = length & ~3
+        h = np.full(len(indices), _SEED ^ length, dtype=np.uint32)
+        words = np.ascontiguousarray(data[:, :whole]).view("<u4")
+        for column in range(whole >> 2):
+            k = words[:, column] * _NM
+            k ^= k >> np.uint32(24)
+            k *= _NM
+            h *= _NM
+            h ^= k
+        extra = length & 3
+        if extra == 3:
+            h ^= data[:, whole + 2].astype(np.uint32) << np.uint32(16)
+        if extra >= 2:
+            h ^= data[:, whole + 1].astype(np.uint32) << np.uint32(8)
+        if extra:
+            h ^= data[:, whole].astype(np.uint32)
+            h *= _NM
+        h ^= h >> np.uint32(13)
+        h *= _NM
+        h ^= h >> np.uint32(15)
+        hashes[indices] = h
+    return (hashes & np.uint32(0x7FFFFFFF)).tolist()  # type: ignore[no-any-return]
 
 
 def partition_for(key: bytes, partitions: int) -> int:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import orjson
 
-from ingest.contracts import encode_decided, new_message_id, utc_now
+from ingest.contracts import encode_decided, new_message_ids, utc_now
 from ingest.sandbox import SandboxCard, sandbox_card_for
 from models.decision import ModelOpinion, RiskPolicy, Verdict, decide
 from models.scoring import FraudModel
@@ -35,8 +35,8 @@ class Decided:
     case: RiskCase
     verdict: Verdict
     model_version: str
-    message_id: str = field(default_factory=new_message_id)
-    time: datetime = field(default_factory=utc_now)
+    message_id: str
+    time: datetime
 
     @property
     def payment_id(self) -> str:
@@ -79,20 +79,23 @@ class DecisionEngine:
     default_policy: RiskPolicy = field(default_factory=RiskPolicy)
 
     def decide(self, cases: list[RiskCase]) -> list[Decided]:
-        """One decision per case, in order; the model scores the batch at once."""
+        """One decision per case, in order; the model scores the batch at once, which is
+        decided at one time."""
         model = self.model
         opinions = self._opinions(model, cases)
         version = model.version if model is not None and opinions is not None else RULES_ONLY
         decided = []
         aligned: list[ModelOpinion | None] = list(opinions) if opinions else [None] * len(cases)
-        for case, opinion in zip(cases, aligned, strict=True):
+        now = utc_now()
+        for case, opinion, message_id in zip(cases, aligned, new_message_ids(len(cases)),
+                                             strict=True):
             facts = case.facts
             sandbox = sandbox_card_for(facts.card, self.fingerprint_key)
             blocked = sandbox is SandboxCard.ALWAYS_BLOCKED
             policy = self.policies.get(facts.merchant_id, self.default_policy)
             verdict = decide(case.features, opinion, policy, blocked_card=blocked,
                              approved_card=sandbox is not None and not blocked)
-            decided.append(Decided(case, verdict, version))
+            decided.append(Decided(case, verdict, version, message_id, now))
         return decided
 
     @staticmethod

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from ingest.contracts import UndecodableMessage, decode_request
-from ingest.partitioning import key_hash, partition_for
+from ingest.partitioning import key_hashes, partition_for
 from ingest.topics import (
     FEATURE_LOG,
     PAYMENT_DECISIONS,
@@ -284,15 +284,14 @@ class BatchState:
                 if records.records]
 
 
-def decision_messages(decided: Iterable[Decided], prefix: str) -> list[Outgoing]:
+def decision_messages(decided: Sequence[Decided], prefix: str) -> list[Outgoing]:
     """Each decision and its feature-log entry, both keyed by payment id, to the partitions
-    Kafka's default partitioner gives that key (hashed once for both topics, not once per
-    send by the producer)."""
+    Kafka's default partitioner gives that key (the batch's keys hashed together, once for
+    both topics, not once per send by the producer)."""
     decisions, logged = PAYMENT_DECISIONS.name_for(prefix), FEATURE_LOG.name_for(prefix)
     out: list[Outgoing] = []
-    for each in decided:
-        key = each.key()
-        hashed = key_hash(key)
+    keys = [each.key() for each in decided]
+    for each, key, hashed in zip(decided, keys, key_hashes(keys), strict=True):
         out.append((decisions, hashed % PAYMENT_DECISIONS.partitions, key, each.encode(), None))
         out.append((logged, hashed % FEATURE_LOG.partitions, key, each.log_entry(), None))
     return out

@@ -12,6 +12,7 @@ from ingest.contracts.base import (
     Message,
     UndecodableMessage,
     new_message_id,
+    new_message_ids,
     utc_now,
 )
 from ingest.contracts.commands import (
@@ -114,5 +115,6 @@ __all__ = [
     "decode_request",
     "encode_decided",
     "new_message_id",
+    "new_message_ids",
     "utc_now",
 ]

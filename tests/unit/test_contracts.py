@@ -14,6 +14,7 @@ from ingest.contracts import (
     UndecodableMessage,
     decode_request,
     new_message_id,
+    new_message_ids,
 )
 from ingest.topics import CATALOG
 
@@ -76,8 +77,9 @@ def test_the_catalog_has_unique_names_and_sensible_partitions() -> None:
 
 
 def test_message_ids_are_random_version_4_uuids_in_hex() -> None:
-    ids = [new_message_id() for _ in range(2_000)]
-    assert len(set(ids)) == len(ids)
+    ids = [new_message_id() for _ in range(1_000)] + new_message_ids(1_000) + new_message_ids(1)
+    assert new_message_ids(0) == []
+    assert len(set(ids)) == len(ids) == 2_001
     for message_id in ids:
         parsed = uuid.UUID(hex=message_id)
         assert parsed.hex == message_id

@@ -8,13 +8,24 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.partitioning import murmur2, partition_for, partitioner
+from ingest.partitioning import key_hash, key_hashes, murmur2, partition_for, partitioner
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=300))
 def test_murmur2_equals_aiokafkas_on_any_bytes(data: bytes) -> None:
     assert murmur2(data) == aiokafka_murmur2(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=70), max_size=40))
+def test_keys_hashed_together_hash_as_each_alone(keys: list[bytes]) -> None:
+    assert key_hashes(keys) == [key_hash(key) for key in keys]
+
+
+def test_payment_ids_of_mixed_lengths_hashed_together_hash_as_each_alone() -> None:
+    keys = [f"pay_{index}".encode() * (index % 5) for index in range(2000)]
+    assert key_hashes(keys) == [key_hash(key) for key in keys]
 
 
 @settings(max_examples=200, deadline=None)
