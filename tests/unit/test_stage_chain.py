@@ -145,7 +145,7 @@ def test_the_next_stage_skips_what_the_payment_lacks() -> None:
     facts = PaymentFacts("pay_1", 1_700_000_000.0, "m_1", 500, "USD", "card_1")
     case = RiskCase(facts, None, payment_features(facts))
     stage, topic, key = forward(case, CARDS, TOPICS)
-    assert (stage, topic, key) == (MERCHANTS, TOPICS.merchants, b"m_1")
+    assert (stage, topic, key) == (MERCHANTS, TOPICS.merchants, "m_1")
     assert case.features["origin_count_1m"] == 0.0 and case.features["customer_count_1d"] == 0.0
 
 
