@@ -33,7 +33,7 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from ingest.contracts import UndecodableMessage, decode_request
-from ingest.partitioning import key_hash, key_hashes, partition_for
+from ingest.partitioning import key_hashes, partition_for
 from ingest.topics import (
     FEATURE_LOG,
     PAYMENT_DECISIONS,
@@ -256,8 +256,8 @@ class BatchState:
         """Hash the entity keys of a batch's cases together (``key_hashes``), for ``advance``
         to find each stage's partition: one numpy pass rather than murmur2 in Python for each
         new key, and no cache of every key seen, whose lookups missed the CPU's caches."""
-        keys = list({key for case in cases for key in _entity_keys(case.facts)
-                     if key is not None})
+        keys = list({key for case in cases for _, key_of in ENTITY_STEPS.values()
+                     if (key := key_of(case.facts)) is not None})
         self.hashes = dict(zip(keys, key_hashes([key.encode() for key in keys]), strict=True))
 
     def apply(self, stage: str, case: RiskCase, partition: int) -> None:
@@ -273,13 +273,11 @@ class BatchState:
     def advance(self, case: RiskCase, after: str, topics: StageTopics,
                 bundles: Bundles) -> RiskCase | None:
         """Run the stages after ``after`` that this worker owns; the case when complete (its
-        merchant step done), or None once it is bundled for a stage owned elsewhere."""
+        merchant step done), or None once it is bundled for a stage owned elsewhere. The
+        batch's keys are hashed first (``hash_keys``)."""
         while True:
             stage, topic, key = forward(case, after, topics)
-            hashed = self.hashes.get(key)
-            if hashed is None:  # a key ``hash_keys`` was not given
-                hashed = key_hash(key.encode())
-            partition = hashed % topic.partitions
+            partition = self.hashes[key] % topic.partitions
             if (topic.name, partition) not in self.owned:
                 bundles.add(topic, key.encode(), case.to_list())
                 return None
@@ -296,10 +294,6 @@ class BatchState:
     def flush(self) -> Flushed:
         return [(records, records.flush()) for records in self.records.values()
                 if records.records]
-
-
-def _entity_keys(facts: PaymentFacts) -> tuple[str | None, ...]:
-    return facts.card, facts.origin, facts.customer, facts.merchant_id
 
 
 def decision_messages(decided: Sequence[Decided], prefix: str) -> list[Outgoing]:
