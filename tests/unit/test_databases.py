@@ -51,7 +51,7 @@ def test_a_drop_refused_for_good_raises_after_the_last_attempt(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     log: list[str] = []
-    connecting(log, 100, monkeypatch)
+    connecting(log, databases.DROP_ATTEMPTS + 1, monkeypatch)
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         databases.drop_database("postgresql://payflow@127.0.0.1/payflow", "payflow_test_x")
     assert log.count("drop") == databases.DROP_ATTEMPTS
